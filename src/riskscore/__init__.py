@@ -1,0 +1,39 @@
+"""riskscore: early warning for consumer credit.
+
+Point-in-time features from repayment and spending history, a calibrated LightGBM
+pre-default model, exact TreeSHAP reason codes, and compliant early-outreach
+recommendations.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from riskscore import datasets
+from riskscore.data import TABLES, EventData
+from riskscore.errors import (
+    BundleIntegrityError,
+    DataValidationError,
+    NotFittedError,
+    PolicyError,
+    Problem,
+    RiskscoreError,
+)
+
+try:
+    __version__ = version("riskscore")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "TABLES",
+    "BundleIntegrityError",
+    "DataValidationError",
+    "EventData",
+    "NotFittedError",
+    "PolicyError",
+    "Problem",
+    "RiskscoreError",
+    "__version__",
+    "datasets",
+]

@@ -1,0 +1,68 @@
+"""The command line: version, demo, exit codes and error messages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import riskscore as rs
+from riskscore.cli import EXIT_INVALID, EXIT_OK, main
+from tests.conftest import tiny_tables
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"riskscore {rs.__version__}"
+
+
+def test_demo_summarises_the_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "bundled sample, 2,000 accounts, all tables valid" in out
+    summary = pd.read_csv(tmp_path / "summary.csv", index_col="table")
+    expected = rs.datasets.load_sample().summary()  # type: ignore[union-attr]
+    assert summary["rows"].to_dict() == expected["rows"].to_dict()
+    assert list(summary.index) == ["accounts", "statements", "installments", "transactions", "contacts"]
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.csv"]
+
+
+def test_demo_on_invalid_data_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tables = tiny_tables()
+    tables["statements"].loc[0, "dpd"] = -4
+    data = tmp_path / "events"
+    data.mkdir()
+    for name, df in tables.items():
+        df.to_csv(data / f"{name}.csv", index=False)
+    code = main(["demo", "--data", str(data), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == EXIT_INVALID
+    assert "statements.dpd: must be >= 0; got -4" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        main(["--debug", "demo", "--data", str(tmp_path / "missing")])
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == EXIT_INVALID
+    assert "demo" in capsys.readouterr().out
+
+
+def test_console_script_is_installed(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "riskscore.cli", "demo", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "summary.csv").exists()
