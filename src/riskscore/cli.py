@@ -94,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
         return code
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        sys.stderr.close()
+        return EXIT_OK
     except (RiskscoreError, FileNotFoundError, FileExistsError, ValueError) as exc:
         if args.debug:
             raise
