@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from riskscore import datasets
+from riskscore import datasets, features
 from riskscore.data import TABLES, EventData
 from riskscore.errors import (
     BundleIntegrityError,
@@ -19,6 +19,8 @@ from riskscore.errors import (
     Problem,
     RiskscoreError,
 )
+from riskscore.features import FeatureBuilder
+from riskscore.labels import make_labels, observation_dates
 
 try:
     __version__ = version("riskscore")
@@ -30,10 +32,14 @@ __all__ = [
     "BundleIntegrityError",
     "DataValidationError",
     "EventData",
+    "FeatureBuilder",
     "NotFittedError",
     "PolicyError",
     "Problem",
     "RiskscoreError",
     "__version__",
     "datasets",
+    "features",
+    "make_labels",
+    "observation_dates",
 ]

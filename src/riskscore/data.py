@@ -68,6 +68,7 @@ _SCHEMA: dict[str, tuple[_Column, ...]] = {
         _c("credit_limit", "number", non_negative=True),
         _c("product", "category", required=False, nullable=True),
         _c("timezone", "timezone", required=False, nullable=True),
+        _c("close_date", "date", required=False, nullable=True),
     ),
     "statements": (
         _c("account_id", "id"),
@@ -720,6 +721,15 @@ def _validate(given: Mapping[str, object], protected: Iterable[str] | None) -> d
         chk = _Checker(name, df, problems)
         if name == "accounts" and "account_id" in good[name]:
             _check_unique(chk, df, ["account_id"], "account_id")
+        if name == "accounts" and {"open_date", "close_date"} <= good[name]:
+            early = (df["close_date"] < df["open_date"]).to_numpy()
+            if early.any():
+                chk.add(
+                    "close_date",
+                    "not_before_open",
+                    f"must not be before open_date; got {chk.first_bad(df['close_date'], early)}",
+                    early,
+                )
         if name == "statements" and {"account_id", "statement_date"} <= good[name]:
             _check_unique(chk, df, ["account_id", "statement_date"], "(account_id, statement_date)")
         if name == "installments":

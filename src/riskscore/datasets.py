@@ -149,6 +149,7 @@ def make_portfolio(
             "credit_limit": acc.limit,
             "product": np.where(acc.is_card, "card", "loan"),
             "timezone": rng.choice(tz_names, size=acc.n, p=tz_p / tz_p.sum()),
+            "close_date": loan.close_day.astype("datetime64[ns]"),
             "age": np.clip(rng.normal(41, 12, acc.n).round(), 21, 80).astype(np.int64),
             "stated_income": (acc.income * rng.lognormal(0.05, 0.15, acc.n) / 100).round() * 100,
         }
@@ -376,6 +377,7 @@ class _LoanPanel:
     paid1_amt: np.ndarray
     paid2_day: np.ndarray
     paid2_amt: np.ndarray
+    close_day: np.ndarray  # (n,) the loan was repaid in full (NaT: still running, or a card)
 
 
 def _simulate_loans(
@@ -443,7 +445,17 @@ def _simulate_loans(
         unknown = ~np.isnat(day) & (day >= data_end)
         day[unknown] = nat
         amt[unknown] = 0.0
-    return _LoanPanel(due, due_day, number, amount, paid1_day, paid1_amt, paid2_day, paid2_amt)
+    # A loan closes when its last instalment is settled: at its last payment, or at
+    # its final due date when the schedule ended before the window.
+    final_due = (open_month + term.astype("timedelta64[M]")).astype("datetime64[D]") + day_in_month
+    settled = np.where(due, paid1_amt + paid2_amt >= amount[:, None] - 0.005, True).all(axis=1)
+    paid_days = np.where(np.isnat(paid2_day), paid1_day, paid2_day)
+    last_paid = np.where(due & ~np.isnat(paid_days), paid_days, np.datetime64("1900-01-01")).max(axis=1)
+    any_due = due.any(axis=1)
+    close = np.where(any_due, last_paid, final_due)
+    done = (~acc.is_card) & (final_due < data_end) & settled
+    close_day = np.where(done, np.maximum(close, acc.open_day + np.timedelta64(1, "D")), nat)
+    return _LoanPanel(due, due_day, number, amount, paid1_day, paid1_amt, paid2_day, paid2_amt, close_day)
 
 
 def _statement_table(acc: _Accounts, ids: np.ndarray, card: _CardPanel) -> pd.DataFrame:

@@ -1,0 +1,75 @@
+"""What every feature family shares: the catalogue entry and the computation context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from riskscore.data import EventData
+from riskscore.features._engine import Observations, SortedTable, Timeline, account_codes
+
+
+@dataclass(frozen=True)
+class Window:
+    """A look-back window: ``label`` as used in names (``"90d"``), length in seconds."""
+
+    label: str
+    seconds: int
+
+    @property
+    def days(self) -> float:
+        return self.seconds / 86_400
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One catalogue entry.
+
+    ``direction`` is the expected risk direction: +1 when a higher value should
+    mean higher risk, -1 when lower risk, 0 when no direction is expected. It is
+    what monotone constraints are built from. ``group`` is the reason group that
+    explanations sum contributions over.
+    """
+
+    name: str
+    family: str
+    window: str | None
+    description: str
+    direction: int
+    group: str
+
+
+@dataclass
+class Context:
+    """Inputs of one transform: the events, the sorted observations, the time line."""
+
+    events: EventData
+    obs: Observations
+    timeline: Timeline
+    windows: tuple[Window, ...]
+    fitted: dict[str, Any] = field(default_factory=dict)
+
+    def table(self, name: str, time_column: str) -> tuple[pd.DataFrame, np.ndarray, SortedTable]:
+        """The table, its account codes and its row index on the time line."""
+        df = getattr(self.events, name)
+        code = account_codes(self.events.accounts["account_id"], df["account_id"])
+        index = SortedTable(
+            code, self.timeline.offsets(df[time_column].to_numpy()), self.obs.n_accounts, self.timeline.span
+        )
+        return df, code, index
+
+    @property
+    def max_window(self) -> Window:
+        return max(self.windows, key=lambda w: w.seconds)
+
+
+def blank_where(values: dict[str, np.ndarray], no_history: np.ndarray, keep: str) -> dict[str, np.ndarray]:
+    """NaN for observations without any history in the family, except the count ``keep``."""
+    if no_history.any():
+        for name, column in values.items():
+            if name != keep and column.dtype.kind == "f":
+                column[no_history] = np.nan
+    return values

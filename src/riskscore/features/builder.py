@@ -1,0 +1,426 @@
+"""`FeatureBuilder`: every feature family, point in time, in one scikit-learn-style step."""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from riskscore.data import EventData
+from riskscore.errors import DataValidationError, NotFittedError, Problem
+from riskscore.features import _engine as E
+from riskscore.features import account, instalment, repayment, spending
+from riskscore.features._base import Context, FeatureSpec, Window
+
+__all__ = ["DEFAULT_PROTECTED", "FAMILIES", "FeatureBuilder", "prepare_observations"]
+
+logger = logging.getLogger(__name__)
+
+FAMILIES: dict[str, ModuleType] = {
+    "repayment": repayment,
+    "instalment": instalment,
+    "spending": spending,
+    "account": account,
+}
+"""The feature families, by name, in output order."""
+
+DEFAULT_PROTECTED: tuple[str, ...] = (
+    "sex",
+    "gender",
+    "age",
+    "date_of_birth",
+    "dob",
+    "birth_date",
+    "birthdate",
+    "birth_year",
+    "marital_status",
+    "marriage",
+    "married",
+    "race",
+    "ethnicity",
+    "ethnic_group",
+    "religion",
+    "nationality",
+    "national_origin",
+    "citizenship",
+    "disability",
+    "pregnancy",
+    "sexual_orientation",
+)
+"""Column names treated as protected attributes unless the caller says otherwise
+(matched case-insensitively, ignoring separators: ``Date-Of-Birth`` matches)."""
+
+
+def _norm(name: object) -> str:
+    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+
+
+def _parse_window(value: object) -> Window:
+    try:
+        delta = pd.Timedelta(str(value))
+    except ValueError as exc:
+        raise ValueError(f"windows must be durations such as '90D'; got {value!r}") from exc
+    seconds = int(delta.total_seconds())
+    if seconds <= 0 or seconds % 86_400:
+        raise ValueError(f"windows must be a positive whole number of days such as '90D'; got {value!r}")
+    return Window(f"{seconds // 86_400}d", seconds)
+
+
+def prepare_observations(events: EventData, obs: object) -> tuple[np.ndarray, np.ndarray, pd.MultiIndex]:
+    """Account ids, ``as_of`` values (datetime64[ns]) and the (account_id, as_of) index of ``obs``.
+
+    ``obs`` is a DataFrame with columns ``account_id`` and ``as_of`` (any index),
+    or anything indexed by (``account_id``, ``as_of``): a feature matrix, a Series
+    of labels, or the MultiIndex itself.
+    """
+    if isinstance(obs, pd.MultiIndex):
+        frame = obs.to_frame(index=False)
+    elif isinstance(obs, (pd.DataFrame, pd.Series)) and isinstance(obs.index, pd.MultiIndex):
+        frame = obs.index.to_frame(index=False)
+    elif isinstance(obs, pd.DataFrame):
+        frame = obs
+    else:
+        raise DataValidationError(
+            [
+                Problem(
+                    "observations", None, "type", f"must be a DataFrame (account_id, as_of); got {type(obs).__name__}"
+                )
+            ]
+        )
+    missing = [c for c in ("account_id", "as_of") if c not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            [
+                Problem(
+                    "observations",
+                    missing[0],
+                    "required_column",
+                    f"required column is missing; got columns {list(map(str, frame.columns))}",
+                )
+            ]
+        )
+    ids = frame["account_id"]
+    problems: list[Problem] = []
+    as_of = (
+        pd.to_datetime(frame["as_of"], errors="coerce", format="ISO8601")
+        if not pd.api.types.is_datetime64_dtype(frame["as_of"].dtype)
+        else frame["as_of"]
+    )
+    if isinstance(as_of.dtype, pd.DatetimeTZDtype):
+        raise DataValidationError(
+            [Problem("observations", "as_of", "naive_dates", f"must be naive dates; got {as_of.dtype}")]
+        )
+    as_of = as_of.astype("datetime64[ns]")
+    bad = as_of.isna().to_numpy()
+    if bad.any():
+        problems.append(_obs_problem("as_of", "parse_date", "must be a date (ISO 8601 or datetime)", bad, ids))
+    ns = as_of.to_numpy().view(np.int64)
+    frac = ~bad & (ns % E.NS != 0)
+    if frac.any():
+        problems.append(_obs_problem("as_of", "whole_seconds", "must be whole seconds", frac, ids))
+    code = E.account_codes(events.accounts["account_id"], ids)
+    unknown = code < 0
+    if unknown.any():
+        problems.append(
+            _obs_problem("account_id", "known_account", "every account_id must exist in accounts", unknown, ids)
+        )
+    if problems:
+        raise DataValidationError(problems)
+    index = pd.MultiIndex.from_arrays(
+        [
+            pd.Index(events.accounts["account_id"].to_numpy()[code], name="account_id"),
+            pd.DatetimeIndex(as_of, name="as_of"),
+        ]
+    )
+    return code, as_of.to_numpy(), index
+
+
+def _obs_problem(column: str, rule: str, message: str, mask: np.ndarray, ids: pd.Series) -> Problem:
+    found = pd.unique(ids.to_numpy()[mask])
+    examples = tuple(v.item() if isinstance(v, np.generic) else v for v in found[:5])
+    return Problem("observations", column, rule, message, int(mask.sum()), examples, len(found))
+
+
+class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
+    """Point-in-time features for (``account_id``, ``as_of``) observations.
+
+    Every feature of an observation uses only events known strictly before its
+    ``as_of`` (DESIGN.md section 2): statements dated before it, instalments due
+    before it and payments made before it, transactions stamped before it.
+
+    Parameters
+    ----------
+    windows : sequence of str, default=("30D", "90D", "180D", "365D")
+        Look-back windows, whole days. Windowed features are named with the
+        window as a suffix: ``stmt_dpd_max_90d``.
+    families : sequence of str, optional
+        Families to build, from ``"repayment"``, ``"instalment"``, ``"spending"``,
+        ``"account"``. Default: every family whose table is present at fit.
+    protected : sequence of str, optional
+        Column names of ``accounts`` that are protected attributes. Default:
+        :data:`DEFAULT_PROTECTED`. The event data's own ``protected`` columns are
+        always added.
+    allow_protected : sequence of str, default=()
+        Protected columns the caller explicitly allows as features.
+    essential_categories : sequence of str, optional
+        Transaction categories counted as essential spending. Default:
+        :data:`riskscore.features.spending.ESSENTIAL_CATEGORIES`.
+
+    Attributes
+    ----------
+    catalogue_ : DataFrame
+        One row per feature (index ``feature``): ``family``, ``window``,
+        ``description``, ``direction`` (expected risk direction +1/-1/0) and
+        ``group`` (reason group).
+    families_ : tuple of str
+        The families built.
+    excluded_ : dict
+        Account columns not used as features, with the reason.
+    feature_names_in_ : not set (the input is event data, not a matrix).
+
+    Examples
+    --------
+    >>> import riskscore as rs
+    >>> events = rs.datasets.load_sample()
+    >>> obs = rs.observation_dates(events, start="2024-06-01", end="2024-06-01")
+    >>> X = rs.FeatureBuilder(windows=("90D",)).fit_transform(events, obs)
+    >>> X.index.names
+    FrozenList(['account_id', 'as_of'])
+    >>> "stmt_dpd_max_90d" in X.columns
+    True
+    """
+
+    def __init__(
+        self,
+        windows: Sequence[str] = ("30D", "90D", "180D", "365D"),
+        families: Sequence[str] | None = None,
+        protected: Sequence[str] | None = None,
+        allow_protected: Sequence[str] = (),
+        essential_categories: Sequence[str] | None = None,
+    ) -> None:
+        self.windows = windows
+        self.families = families
+        self.protected = protected
+        self.allow_protected = allow_protected
+        self.essential_categories = essential_categories
+
+    # ----------------------------------------------------------------- fit
+
+    def _windows(self) -> tuple[Window, ...]:
+        if isinstance(self.windows, str) or not isinstance(self.windows, Iterable):
+            raise ValueError(f"windows must be a sequence such as ('30D', '90D'); got {self.windows!r}")
+        parsed = sorted({_parse_window(w) for w in self.windows}, key=lambda w: w.seconds)
+        if not parsed:
+            raise ValueError("windows must not be empty")
+        return tuple(parsed)
+
+    def fit(self, events: EventData, obs: object = None, y: object = None) -> FeatureBuilder:
+        """Learn the feature set from the event data.
+
+        Decides the families (from the tables present), which account columns
+        are passed through, and the categorical levels. ``obs`` and ``y`` are
+        accepted for pipeline compatibility and not used.
+        """
+        if not isinstance(events, EventData):
+            raise TypeError(f"fit expects riskscore.EventData; got {type(events).__name__}")
+        windows = self._windows()
+        wanted = list(FAMILIES) if self.families is None else list(self.families)
+        unknown = [f for f in wanted if f not in FAMILIES]
+        if unknown:
+            raise ValueError(f"families must be among {list(FAMILIES)}; got {unknown}")
+        families = []
+        for name in FAMILIES:
+            if name not in wanted:
+                continue
+            table = getattr(events, FAMILIES[name].TABLE)
+            if table is None:
+                if self.families is not None:
+                    raise DataValidationError(
+                        [Problem(FAMILIES[name].TABLE, None, "required_table", f"the {name} family needs this table")]
+                    )
+                logger.info("no %s table: the %s family is skipped", FAMILIES[name].TABLE, name)
+                continue
+            families.append(name)
+
+        excluded = self._excluded(events)
+        fitted: dict[str, dict[str, Any]] = {}
+        for name in families:
+            module = FAMILIES[name]
+            if name == "account":
+                fitted[name] = account.fit(events.accounts, set(excluded), events.statements)
+                for col, why in fitted[name]["skipped"].items():
+                    excluded[col] = why
+            elif name == "spending":
+                essential = (
+                    frozenset(c.lower() for c in self.essential_categories)
+                    if self.essential_categories is not None
+                    else None
+                )
+                assert events.transactions is not None
+                fitted[name] = spending.fit(events.transactions, essential)
+            else:
+                fitted[name] = module.fit(getattr(events, module.TABLE))
+        specs: list[FeatureSpec] = []
+        for name in families:
+            specs.extend(FAMILIES[name].specs(windows, fitted[name]))
+        self.windows_ = windows
+        self.families_ = tuple(families)
+        self.fitted_ = fitted
+        self.excluded_ = excluded
+        self.catalogue_ = pd.DataFrame(
+            [
+                {
+                    "feature": s.name,
+                    "family": s.family,
+                    "window": s.window,
+                    "description": s.description,
+                    "direction": s.direction,
+                    "group": s.group,
+                }
+                for s in specs
+            ]
+        ).set_index("feature")
+        self.n_features_out_ = len(specs)
+        if excluded:
+            logger.info("account columns not used as features: %s", excluded)
+        return self
+
+    def _excluded(self, events: EventData) -> dict[str, str]:
+        names = DEFAULT_PROTECTED if self.protected is None else tuple(self.protected)
+        protected = {_norm(n) for n in names}
+        allowed = {_norm(n) for n in self.allow_protected}
+        out: dict[str, str] = {}
+        for col in events.accounts.columns:
+            if _norm(col) in allowed:
+                continue
+            if col in events.protected:
+                out[col] = "protected attribute (marked in the event data)"
+            elif _norm(col) in protected:
+                out[col] = "protected attribute"
+        return out
+
+    # ----------------------------------------------------------------- transform
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "catalogue_")
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError("this FeatureBuilder is not fitted yet; call fit(events) first")
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        """The feature names, in output column order."""
+        self._check_fitted()
+        return np.asarray(self.catalogue_.index, dtype=object)
+
+    def transform(self, events: EventData, obs: object) -> pd.DataFrame:
+        """Features of each observation, one row per observation in the order given.
+
+        Parameters
+        ----------
+        events : EventData
+        obs : DataFrame
+            Columns ``account_id`` and ``as_of`` (or an object indexed by them).
+
+        Returns
+        -------
+        DataFrame
+            Indexed by (``account_id``, ``as_of``), columns
+            :meth:`get_feature_names_out`. Numbers are ``float64``; missing
+            history is NaN (each family has a ``*_history_count`` column saying
+            how much history there was).
+        """
+        self._check_fitted()
+        if not isinstance(events, EventData):
+            raise TypeError(f"transform expects riskscore.EventData; got {type(events).__name__}")
+        problems = [
+            Problem(FAMILIES[f].TABLE, None, "required_table", f"the fitted builder's {f} family needs this table")
+            for f in self.families_
+            if getattr(events, FAMILIES[f].TABLE) is None
+        ]
+        needs_min_due = "repayment" in self.families_ and self.fitted_["repayment"]["min_due"]
+        if needs_min_due and events.statements is not None and "min_due" not in events.statements.columns:
+            problems.append(Problem("statements", "min_due", "required_column", "the fitted builder uses min_due"))
+        if problems:
+            raise DataValidationError(problems)
+        code, as_of, index = prepare_observations(events, obs)
+        timeline = E.Timeline.covering(
+            [as_of] + [df[c].to_numpy() for df, c in self._time_columns(events)],
+            margin_seconds=max(w.seconds for w in self.windows_) + 61 * E.DAY,
+        )
+        offsets = timeline.offsets(as_of)
+        order = np.lexsort([offsets, code])
+        sorted_obs = E.Observations(code[order], offsets[order], order, len(events.accounts))
+        columns: dict[str, Any] = {}
+        for name in self.families_:
+            module = FAMILIES[name]
+            ctx = Context(events, sorted_obs, timeline, self.windows_, self.fitted_[name])
+            table = getattr(events, module.TABLE)
+            if name != "account" and len(table) == 0:
+                values = {s: np.full(len(order), np.nan) for s in self.catalogue_.index[self.catalogue_.family == name]}
+                values[f"{_prefix(name)}_history_count"] = np.zeros(len(order))
+            else:
+                values = module.compute(ctx)
+            for feature, column in values.items():
+                columns[feature] = _unsort(column, order)
+        self._warn_unseen(events)
+        missing = [f for f in self.catalogue_.index if f not in columns]
+        if missing:
+            raise AssertionError(f"features declared but not computed: {missing}")
+        return pd.DataFrame({f: columns[f] for f in self.catalogue_.index}, index=index)
+
+    def fit_transform(self, events: EventData, obs: object, y: object = None) -> pd.DataFrame:
+        """``fit(events).transform(events, obs)``."""
+        return self.fit(events).transform(events, obs)
+
+    def _time_columns(self, events: EventData) -> list[tuple[pd.DataFrame, str]]:
+        out = [(events.accounts, "open_date")]
+        for name, cols in (
+            ("statements", ("statement_date",)),
+            ("installments", ("due_date", "paid_date")),
+            ("transactions", ("timestamp",)),
+        ):
+            df = getattr(events, name)
+            if df is not None:
+                out.extend((df, c) for c in cols)
+        return out
+
+    def _warn_unseen(self, events: EventData) -> None:
+        if "account" not in self.families_:
+            return
+        fitted = self.fitted_["account"]
+        levels = dict(fitted["categorical"])
+        if fitted["products"] is not None:
+            levels["product"] = fitted["products"]
+        for col, known in levels.items():
+            present = events.accounts[col].dropna().astype(str)
+            unseen = present[~present.isin(known)]
+            if len(unseen):
+                warnings.warn(
+                    f"accounts.{col}: {len(unseen)} accounts have categories not seen at fit "
+                    f"({sorted(map(str, set(unseen)))[:5]}); their feature is empty",
+                    UserWarning,
+                    stacklevel=3,
+                )
+
+
+def _prefix(family: str) -> str:
+    return {"repayment": "stmt", "instalment": "inst", "spending": "txn", "account": "acct"}[family]
+
+
+def _unsort(column: Any, order: np.ndarray) -> Any:
+    """Values computed in sorted-observation order, put back in input order."""
+    if isinstance(column, pd.Categorical):
+        codes = np.empty(len(order), dtype=column.codes.dtype)
+        codes[order] = column.codes
+        return pd.Categorical.from_codes(codes, dtype=column.dtype)
+    out = np.empty(len(order), dtype=np.asarray(column).dtype)
+    out[order] = column
+    return out

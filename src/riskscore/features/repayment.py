@@ -1,0 +1,161 @@
+"""Repayment features from card statements (prefix ``stmt_``).
+
+A statement is known at its ``statement_date``; an observation sees the
+statements dated strictly before its ``as_of``. ``payment`` is what was paid
+during the cycle that ends at the statement, so the payment ratio pairs it with
+the *previous* statement's balance (and the minimum due printed on it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from riskscore.features import _engine as E
+from riskscore.features._base import Context, FeatureSpec, Window, blank_where
+
+NAME = "repayment"
+TABLE = "statements"
+_TOL = 0.005  # half a cent: amounts equal up to rounding
+_TREND_MIN_DAYS = 60
+
+
+def fit(events_table: pd.DataFrame) -> dict[str, Any]:
+    """What the family learns from the training data: which optional columns exist."""
+    return {"min_due": "min_due" in events_table.columns}
+
+
+def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec]:
+    """The catalogue entries of this family, in output order."""
+    out: list[FeatureSpec] = []
+
+    def add(name: str, window: Window | None, description: str, direction: int, group: str) -> None:
+        full = f"stmt_{name}_{window.label}" if window else f"stmt_{name}"
+        text = description.format(w=f"in the last {window.label[:-1]} days" if window else "")
+        out.append(FeatureSpec(full, NAME, window.label if window else None, text.strip(), direction, group))
+
+    add("history_count", None, "statements before the scoring date (0: no statement history)", 0, "statement_history")
+    add("days_since_last", None, "days since the latest statement", 0, "statement_history")
+    add("dpd_last", None, "days past due on the latest statement", 1, "recent_delinquency")
+    add(
+        "cycles_since_late",
+        None,
+        "statements since the last one that was past due (empty: never late)",
+        -1,
+        "recent_delinquency",
+    )
+    add("util_last", None, "utilisation (balance / credit limit) on the latest statement", 1, "utilisation")
+    add("pay_ratio_last", None, "latest payment as a share of the previous balance", -1, "payment_pattern")
+    add("balance_last", None, "balance on the latest statement", 0, "balance_level")
+    for w in windows:
+        add("count", w, "statements {w}", 0, "statement_history")
+        add("dpd_max", w, "highest days past due {w}", 1, "recent_delinquency")
+        add("late_count", w, "statements past due {w}", 1, "recent_delinquency")
+        add("late_streak_max", w, "longest run of consecutive past-due statements {w}", 1, "recent_delinquency")
+        add("util_mean", w, "mean utilisation {w}", 1, "utilisation")
+        add("util_max", w, "highest utilisation {w}", 1, "utilisation")
+        add("overlimit_count", w, "statements over the credit limit {w}", 1, "over_limit")
+        add("pay_ratio_mean", w, "mean payment as a share of the previous balance {w}", -1, "payment_pattern")
+        add("pay_ratio_min", w, "lowest payment as a share of the previous balance {w}", -1, "payment_pattern")
+        add("full_pay_count", w, "cycles where the previous balance was paid in full {w}", -1, "payment_pattern")
+        if fitted.get("min_due"):
+            add("min_only_count", w, "cycles where only about the minimum due was paid {w}", 1, "payment_pattern")
+            add("below_min_count", w, "cycles where less than the minimum due was paid {w}", 1, "payment_pattern")
+        if w.seconds >= _TREND_MIN_DAYS * 86_400:  # a trend needs at least two statements
+            add("util_slope", w, "change of utilisation per 30 days {w} (least-squares slope)", 1, "utilisation")
+            add("balance_growth", w, "change of balance {w}, as a share of the credit limit", 1, "balance_level")
+    return out
+
+
+def compute(ctx: Context) -> dict[str, np.ndarray]:
+    """Every feature of this family, per observation in sorted order."""
+    st, code, index = ctx.table("statements", "statement_date")
+    obs = ctx.obs
+    n_obs = len(obs.code)
+    dpd = st["dpd"].to_numpy(dtype=np.float64)
+    balance = st["balance"].to_numpy(dtype=np.float64)
+    payment = st["payment"].to_numpy(dtype=np.float64)
+    limit = ctx.events.accounts["credit_limit"].to_numpy(dtype=np.float64)[code]
+    if "credit_limit" in st.columns:
+        own = st["credit_limit"].to_numpy(dtype=np.float64)
+        limit = np.where(np.isnan(own), limit, own)
+    util = np.where(limit > 0, balance / np.where(limit > 0, limit, 1.0), np.nan)
+    days = ctx.timeline.offsets(st["statement_date"].to_numpy()) / E.DAY
+    late = dpd > 0
+    prev_balance = E.previous_in_account(balance, code)
+    owed = prev_balance > _TOL
+    pay_ratio = np.where(owed, payment / np.where(owed, prev_balance, 1.0), np.nan)
+    full_pay = owed & (payment >= prev_balance - _TOL)
+    overlimit = (limit > 0) & (balance > limit + _TOL)
+    # Length of the run of past-due statements ending at each row (within the account).
+    first_row = index.starts[code]
+    streak = np.where(late, np.arange(len(late)) - np.maximum(E.last_position(~late), first_row - 1), 0)
+    next_current = E.next_position(~late)
+
+    start = index.start(obs)
+    hi = index.before(obs)
+    out: dict[str, np.ndarray] = {}
+    out["stmt_history_count"] = (hi - start).astype(np.float64)
+    t_as_of = obs.as_of / E.DAY
+    out["stmt_days_since_last"] = t_as_of - E.last(days, start, hi)
+    out["stmt_dpd_last"] = E.last(dpd, start, hi)
+    last_late = E.last_position(late)
+    late_at = np.where(hi > start, last_late[np.maximum(hi - 1, 0)], -1)
+    out["stmt_cycles_since_late"] = np.where(late_at >= start, hi - 1 - late_at, np.nan).astype(np.float64)
+    out["stmt_util_last"] = E.last(util, start, hi)
+    out["stmt_pay_ratio_last"] = E.last(pay_ratio, start, hi)
+    out["stmt_balance_last"] = E.last(balance, start, hi)
+
+    late_n = E.Counter(late)
+    over_n = E.Counter(overlimit)
+    full_n = E.Counter(full_pay)
+    util_ok = ~np.isnan(util)
+    util_n = E.Counter(util_ok)
+    util0 = np.where(util_ok, util, 0.0)
+    ratio_ok = ~np.isnan(pay_ratio)
+    ratio_n = E.Counter(ratio_ok)
+    ratio0 = np.where(ratio_ok, pay_ratio, 0.0)
+    x = np.where(util_ok, days, 0.0)
+    if ctx.fitted.get("min_due"):
+        prev_min = E.previous_in_account(st["min_due"].to_numpy(dtype=np.float64), code)
+        due = owed & (prev_min > _TOL)
+        min_only = due & (payment >= prev_min - _TOL) & (payment <= prev_min * 1.05 + _TOL)
+        min_only &= payment < prev_balance - _TOL
+        below = due & (payment < prev_min - _TOL)
+        min_n, below_n = E.Counter(min_only), E.Counter(below)
+    for w in ctx.windows:
+        lo = index.before(obs, w.seconds)
+        s = w.label
+        count = (hi - lo).astype(np.float64)
+        out[f"stmt_count_{s}"] = count
+        out[f"stmt_dpd_max_{s}"] = E.range_max(dpd, lo, hi)
+        out[f"stmt_late_count_{s}"] = late_n(lo, hi)
+        # A run that started before the window counts only for its part inside it.
+        head_end = np.minimum(np.where(lo < len(late), next_current[np.minimum(lo, len(late) - 1)], hi), hi)
+        head = np.where(hi > lo, head_end - lo, 0)
+        rest = np.nan_to_num(E.range_max(streak.astype(np.float64), head_end, hi))
+        out[f"stmt_late_streak_max_{s}"] = np.where(hi > lo, np.maximum(head, rest), np.nan)
+        n_util = util_n(lo, hi)
+        sum_u = E.range_sum(util0, lo, hi)
+        out[f"stmt_util_mean_{s}"] = E.safe_div(sum_u, n_util)
+        out[f"stmt_util_max_{s}"] = E.range_max(util, lo, hi)
+        if w.seconds >= _TREND_MIN_DAYS * E.DAY:
+            sx, sxx, sxy = (E.range_sum(v, lo, hi) for v in (x, x * x, x * util0))
+            den = n_util * sxx - sx * sx
+            slope = E.safe_div(n_util * sxy - sx * sum_u, np.where(n_util >= 2, den, np.nan))
+            out[f"stmt_util_slope_{s}"] = slope * 30.0
+            limit_last = E.last(limit, lo, hi)
+            growth = E.last(balance, lo, hi) - E.first(balance, lo, hi)
+            out[f"stmt_balance_growth_{s}"] = np.where(count >= 2, E.safe_div(growth, limit_last), np.nan)
+        out[f"stmt_overlimit_count_{s}"] = over_n(lo, hi)
+        out[f"stmt_pay_ratio_mean_{s}"] = E.safe_div(E.range_sum(ratio0, lo, hi), ratio_n(lo, hi))
+        out[f"stmt_pay_ratio_min_{s}"] = E.range_min(pay_ratio, lo, hi)
+        out[f"stmt_full_pay_count_{s}"] = full_n(lo, hi)
+        if ctx.fitted.get("min_due"):
+            out[f"stmt_min_only_count_{s}"] = min_n(lo, hi)
+            out[f"stmt_below_min_count_{s}"] = below_n(lo, hi)
+    assert all(len(v) == n_obs for v in out.values())
+    return blank_where(out, hi == start, keep="stmt_history_count")

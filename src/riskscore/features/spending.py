@@ -1,0 +1,184 @@
+"""Spending features from card transactions (prefix ``txn_``).
+
+A transaction is known at its ``timestamp``; an observation sees the ones strictly
+before its ``as_of``. Amounts are taken as given (refunds may be negative); shares
+are shares of gross spending (positive amounts). Cash advances are the rows whose
+``channel`` is ``cash_advance`` or ``atm`` (a card used at a cash machine).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from riskscore.features import _engine as E
+from riskscore.features._base import Context, FeatureSpec, Window, blank_where
+
+NAME = "spending"
+TABLE = "transactions"
+
+ESSENTIAL_CATEGORIES: frozenset[str] = frozenset(
+    {
+        "grocery",
+        "groceries",
+        "supermarket",
+        "utilities",
+        "utility",
+        "fuel",
+        "health",
+        "healthcare",
+        "pharmacy",
+        "medical",
+        "transport",
+        "rent",
+        "housing",
+        "education",
+        "insurance",
+        "childcare",
+        "telecom",
+    }
+)
+"""Default essential categories (matched case-insensitively); others are discretionary."""
+
+_CASH_CHANNELS = ("cash_advance", "atm")
+_CASH_CATEGORIES = {"cash", "cash_advance", "atm", "cash_withdrawal"}
+_MAX_CATEGORIES = 24
+
+
+def fit(events_table: pd.DataFrame, essential: frozenset[str] | None = None) -> dict[str, Any]:
+    """Learn the category levels (most frequent first, at most 24) used for distinct counts."""
+    fitted: dict[str, Any] = {"essential": sorted(essential if essential is not None else ESSENTIAL_CATEGORIES)}
+    if "category" in events_table.columns and events_table["category"].notna().any():
+        counts = events_table["category"].dropna().astype(str).str.lower().value_counts(sort=True)
+        fitted["categories"] = [str(c) for c in counts.index[:_MAX_CATEGORIES]]
+    fitted["has_channel"] = "channel" in events_table.columns
+    return fitted
+
+
+def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec]:
+    """The catalogue entries of this family, in output order."""
+    out: list[FeatureSpec] = []
+
+    def add(name: str, window: Window | None, description: str, direction: int, group: str) -> None:
+        full = f"txn_{name}_{window.label}" if window else f"txn_{name}"
+        text = description.format(w=f"in the last {window.label[:-1]} days" if window else "")
+        out.append(FeatureSpec(full, NAME, window.label if window else None, text.strip(), direction, group))
+
+    add("history_count", None, "transactions before the scoring date (0: no spending history)", 0, "spending_activity")
+    add("days_since_last", None, "days since the latest transaction", 0, "spending_activity")
+    add(
+        "amount_mom_change",
+        None,
+        "change of spending in the last 30 days against the 30 days before, as a share of the earlier",
+        0,
+        "spending_change",
+    )
+    for w in windows:
+        add("count", w, "transactions {w}", 0, "spending_activity")
+        add("amount_sum", w, "amount spent {w}", 0, "spending_level")
+        add("amount_mean", w, "mean transaction amount {w}", 0, "spending_level")
+        add("amount_max", w, "largest transaction {w}", 0, "spending_level")
+        add("amount_std", w, "standard deviation of transaction amounts {w} (volatility)", 0, "spending_level")
+        if fitted.get("has_channel"):
+            add("cash_advance_share", w, "share of spending taken as cash advances {w}", 1, "cash_advance")
+            add("atm_share", w, "share of spending withdrawn at cash machines {w}", 1, "cash_advance")
+            add("online_share", w, "share of spending online {w}", 0, "spending_mix")
+        if "categories" in fitted:
+            add(
+                "essential_share",
+                w,
+                "share of spending on essentials (groceries, utilities, fuel, health, ...) {w}",
+                0,
+                "spending_mix",
+            )
+            add("category_distinct", w, "distinct spending categories {w}", 0, "spending_mix")
+    for short, long in itertools.pairwise(windows):
+        out.append(
+            FeatureSpec(
+                f"txn_amount_velocity_{short.label}_{long.label}",
+                NAME,
+                short.label,
+                f"daily spending in the last {short.label[:-1]} days against the last {long.label[:-1]} days",
+                0,
+                "spending_change",
+            )
+        )
+    return out
+
+
+def compute(ctx: Context) -> dict[str, np.ndarray]:
+    """Every feature of this family, per observation in sorted order."""
+    tx, _code, index = ctx.table("transactions", "timestamp")
+    obs = ctx.obs
+    fitted = ctx.fitted
+    amount = tx["amount"].to_numpy(dtype=np.float64)
+    gross = np.maximum(amount, 0.0)
+    start = index.start(obs)
+    hi = index.before(obs)
+    out: dict[str, np.ndarray] = {"txn_history_count": (hi - start).astype(np.float64)}
+    t = ctx.timeline.offsets(tx["timestamp"].to_numpy()).astype(np.float64)
+    out["txn_days_since_last"] = (obs.as_of - E.last(t, start, hi)) / E.DAY
+    month = 30 * E.DAY
+    recent = E.range_sum(amount, index.before(obs, month), hi)
+    lo2 = index.before(obs, 2 * month)
+    earlier = E.range_sum(amount, lo2, index.before(obs, month))
+    out["txn_amount_mom_change"] = E.safe_div(recent - earlier, np.where(earlier > 0, earlier, np.nan))
+
+    channel_amounts: dict[str, np.ndarray] = {}
+    if fitted.get("has_channel"):
+        channel = tx["channel"].astype(str).str.lower().to_numpy()
+        channel_amounts = {
+            "cash_advance": np.where(channel == "cash_advance", gross, 0.0),
+            "atm": np.where(channel == "atm", gross, 0.0),
+            "online": np.where(channel == "online", gross, 0.0),
+        }
+    category_codes = None
+    essential_amount = None
+    if "categories" in fitted:
+        category = tx["category"].astype(str).str.lower()
+        essential_amount = np.where(category.isin(fitted["essential"]).to_numpy(), gross, 0.0)
+        levels = [c.lower() for c in fitted["categories"]]
+        category_codes = np.asarray(pd.Categorical(category, categories=list(dict.fromkeys(levels))).codes)
+
+    sums: dict[str, np.ndarray] = {}
+    for w in ctx.windows:
+        lo = index.before(obs, w.seconds)
+        s = w.label
+        n = (hi - lo).astype(np.float64)
+        total = E.range_sum(amount, lo, hi)
+        sums[s] = total
+        out[f"txn_count_{s}"] = n
+        out[f"txn_amount_sum_{s}"] = total
+        mean = E.safe_div(total, n)
+        out[f"txn_amount_mean_{s}"] = mean
+        out[f"txn_amount_max_{s}"] = E.range_max(amount, lo, hi)
+        square = E.range_sum(amount * amount, lo, hi)
+        var = np.maximum(E.safe_div(square, n) - mean * mean, 0.0)
+        out[f"txn_amount_std_{s}"] = np.where(n >= 2, np.sqrt(var * n / np.maximum(n - 1, 1)), np.nan)
+        spend = E.range_sum(gross, lo, hi)
+        spend_den = np.where(spend > 0, spend, np.nan)
+        for name, values in channel_amounts.items():
+            out[f"txn_{name}_share_{s}"] = E.safe_div(E.range_sum(values, lo, hi), spend_den)
+        if essential_amount is not None:
+            out[f"txn_essential_share_{s}"] = E.safe_div(E.range_sum(essential_amount, lo, hi), spend_den)
+    if category_codes is not None:
+        # One category at a time, so memory holds one prefix-count array, not one per category.
+        bounds = {w.label: index.before(obs, w.seconds) for w in ctx.windows}
+        distinct = {label: np.zeros(len(hi)) for label in bounds}
+        for k in range(len(fitted["categories"])):
+            seen = E.Counter(category_codes == k)
+            for label, lo in bounds.items():
+                distinct[label] += seen(lo, hi) > 0
+        for label, counted in distinct.items():
+            out[f"txn_category_distinct_{label}"] = counted
+    for short, long in itertools.pairwise(ctx.windows):
+        rate_short = sums[short.label] / short.days
+        rate_long = sums[long.label] / long.days
+        out[f"txn_amount_velocity_{short.label}_{long.label}"] = E.safe_div(
+            rate_short, np.where(rate_long > 0, rate_long, np.nan)
+        )
+    return blank_where(out, hi == start, keep="txn_history_count")
