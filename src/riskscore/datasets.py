@@ -34,6 +34,7 @@ _TIMEZONES = (
 )
 _CATEGORIES = ("grocery", "dining", "fuel", "utilities", "online_retail", "travel", "entertainment", "health")
 _CHANNELS = ("pos", "online", "atm", "cash_advance")
+_MEAN_PURCHASE_RATE = 1.0 + (1.5 + 9.0) / 2  # 1 + Poisson(U(1.5, 9)) transactions per cycle
 _CATEGORY_WEIGHTS = np.array([0.30, 0.16, 0.12, 0.10, 0.14, 0.06, 0.07, 0.05])
 
 SAMPLE_CALL: dict[str, object] = {"n_accounts": 2000, "months": 24, "seed": 20240101, "start": "2023-01-01"}
@@ -66,6 +67,8 @@ def make_portfolio(
     months: int = 24,
     seed: int = 0,
     start: str | pd.Timestamp = "2023-01-01",
+    *,
+    transactions_per_cycle: float | None = None,
 ) -> tuple[EventData, pd.DataFrame]:
     """Generate a synthetic consumer-credit portfolio with a known generative model.
 
@@ -105,6 +108,10 @@ def make_portfolio(
         The same seed gives the same portfolio, bit for bit.
     start : date-like, default="2023-01-01"
         First day of the window (the month it falls in).
+    transactions_per_cycle : float, optional
+        Mean number of purchase transactions per card statement cycle (about
+        6.25 by default); raise it for transaction-heavy benchmarks. Spending per
+        cycle stays the same, spread over more transactions.
 
     Returns
     -------
@@ -136,7 +143,10 @@ def make_portfolio(
     loan = _simulate_loans(rng, acc, stress, shock, month_starts)
 
     statements = _statement_table(acc, ids, card)
-    transactions = _transaction_table(rng, acc, ids, card, month_starts)
+    if transactions_per_cycle is not None and transactions_per_cycle < 1:
+        raise ValueError(f"transactions_per_cycle must be >= 1; got {transactions_per_cycle}")
+    scale = 1.0 if transactions_per_cycle is None else (transactions_per_cycle - 1.0) / (_MEAN_PURCHASE_RATE - 1.0)
+    transactions = _transaction_table(rng, acc, ids, card, month_starts, scale)
     installments = _installment_table(acc, ids, loan)
     contacts = _contact_table(rng, acc, ids, statements, installments, month_starts)
 
@@ -501,10 +511,15 @@ def _installment_table(acc: _Accounts, ids: np.ndarray, loan: _LoanPanel) -> pd.
 
 
 def _transaction_table(
-    rng: np.random.Generator, acc: _Accounts, ids: np.ndarray, card: _CardPanel, month_starts: np.ndarray
+    rng: np.random.Generator,
+    acc: _Accounts,
+    ids: np.ndarray,
+    card: _CardPanel,
+    month_starts: np.ndarray,
+    scale: float = 1.0,
 ) -> pd.DataFrame:
     n, months = card.active.shape
-    rate = np.asarray(rng.uniform(1.5, 9.0, n))
+    rate = np.asarray(rng.uniform(1.5, 9.0, n)) * scale
     # Purchases: a few transactions per cycle that sum to the cycle's spend.
     i, t = np.nonzero(card.purchases > 0)
     count = 1 + rng.poisson(rate[i])

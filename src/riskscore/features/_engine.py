@@ -86,9 +86,8 @@ class SortedTable:
         if n_accounts * span >= _MAX_KEY:
             raise ValueError("time span times number of accounts is too large for 64-bit keys")
         self.span = span
+        # Rows must be sorted by (code, offset): EventData sorts every table so.
         self.key = code.astype(np.int64) * span + offset
-        if len(self.key) > 1 and (np.diff(self.key) < 0).any():
-            raise AssertionError("table rows must be sorted by account, then time")
         self.starts = np.searchsorted(code, np.arange(n_accounts + 1), side="left")
         self.n = len(code)
 
@@ -112,34 +111,43 @@ def _pairs(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return idx
 
 
+def _reduce(ufunc: np.ufunc, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, empty: float) -> np.ndarray:
+    """``ufunc`` reduced over ``x[lo:hi]`` per range, ``empty`` for empty ranges.
+
+    ``reduceat`` needs indices inside the array, so a range reaching the end is
+    reduced up to the last row and the last row is folded in afterwards; this
+    avoids copying ``x`` with a sentinel appended.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = len(x)
+    out = np.full(len(lo), empty)
+    if n == 0 or len(lo) == 0:
+        return out
+    lo_c = np.minimum(lo, n - 1)
+    hi_c = np.minimum(hi, n - 1)
+    part = ufunc.reduceat(x, _pairs(lo_c, hi_c))[0::2]  # [lo, hi_c), or x[lo] when lo >= hi_c
+    inner = lo < hi_c
+    out[inner] = part[inner]
+    to_end = (hi == n) & (lo < n)
+    both = to_end & inner
+    out[both] = ufunc(out[both], x[n - 1])
+    out[to_end & ~inner] = x[n - 1]  # the range is the last row alone
+    return out
+
+
 def range_sum(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Sum of ``x[lo:hi]`` per range (0 for an empty range)."""
-    if len(lo) == 0:
-        return np.zeros(0)
-    xx = np.append(np.asarray(x, dtype=np.float64), 0.0)
-    out = np.add.reduceat(xx, _pairs(lo, hi))[0::2]
-    out[lo >= hi] = 0.0
-    return out
+    return _reduce(np.add, x, lo, hi, 0.0)
 
 
 def range_max(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """NaN-ignoring maximum of ``x[lo:hi]`` (NaN for an empty or all-NaN range)."""
-    if len(lo) == 0:
-        return np.zeros(0)
-    xx = np.append(np.asarray(x, dtype=np.float64), np.nan)
-    out = np.fmax.reduceat(xx, _pairs(lo, hi))[0::2]
-    out[lo >= hi] = np.nan
-    return out
+    return _reduce(np.fmax, x, lo, hi, np.nan)
 
 
 def range_min(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """NaN-ignoring minimum of ``x[lo:hi]`` (NaN for an empty or all-NaN range)."""
-    if len(lo) == 0:
-        return np.zeros(0)
-    xx = np.append(np.asarray(x, dtype=np.float64), np.nan)
-    out = np.fmin.reduceat(xx, _pairs(lo, hi))[0::2]
-    out[lo >= hi] = np.nan
-    return out
+    return _reduce(np.fmin, x, lo, hi, np.nan)
 
 
 class Counter:
@@ -208,5 +216,29 @@ def expand(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def account_codes(accounts: pd.Series, ids: pd.Series) -> np.ndarray:
-    """Position of each id in ``accounts`` (which is sorted); -1 when unknown."""
+    """Position of each id in ``accounts`` (sorted and unique, as EventData keeps it); -1 when unknown."""
+    if pd.api.types.is_integer_dtype(accounts.dtype) and pd.api.types.is_integer_dtype(ids.dtype):
+        keys = accounts.to_numpy(dtype=np.int64)
+        values = ids.to_numpy(dtype=np.int64)
+        pos = np.searchsorted(keys, values)
+        clipped = np.minimum(pos, len(keys) - 1)
+        found = (pos < len(keys)) & (keys[clipped] == values) if len(keys) else np.zeros(len(values), dtype=bool)
+        return np.where(found, pos, -1).astype(np.int64)
     return np.asarray(pd.Index(accounts).get_indexer(ids), dtype=np.int64)
+
+
+def label_mask(column: pd.Series, labels: set[str]) -> np.ndarray:
+    """Rows whose label, lower-cased, is in ``labels`` (computed on the categories, not per row)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        lookup = np.append(np.asarray([str(c).lower() in labels for c in column.cat.categories], dtype=bool), False)
+        return lookup[column.cat.codes.to_numpy()]  # code -1 (empty) picks the trailing False
+    return column.astype(str).str.lower().isin(labels).to_numpy()
+
+
+def label_codes(column: pd.Series, levels: list[str]) -> np.ndarray:
+    """Position of each row's lower-cased label in ``levels`` (-1 when absent or empty)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        index = pd.Index(levels)
+        lookup = np.append(index.get_indexer(pd.Index([str(c).lower() for c in column.cat.categories])), -1)
+        return lookup[column.cat.codes.to_numpy()]
+    return np.asarray(pd.Index(levels).get_indexer(pd.Index(column.astype(str).str.lower())), dtype=np.int64)

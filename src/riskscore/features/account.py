@@ -114,7 +114,8 @@ def compute(ctx: Context) -> dict[str, Any]:
     return out
 
 
-def _categorical(column: pd.Series, levels: list[Any], code: np.ndarray) -> pd.Categorical:
+def _categorical(column: pd.Series, levels: list[Any], code: np.ndarray) -> Any:
+    """``column`` as a categorical with the fitted levels (unseen values empty), rows ``code``."""
     text = column.astype(object).where(column.notna(), None).map(lambda v: None if v is None else str(v))
-    values = pd.Categorical(text, categories=levels)
-    return values.take(code)
+    codes = np.asarray(pd.Index(levels).get_indexer(text), dtype=np.int64)
+    return pd.Categorical.from_codes(codes[code], dtype=pd.CategoricalDtype(levels))

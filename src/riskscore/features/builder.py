@@ -421,6 +421,6 @@ def _unsort(column: Any, order: np.ndarray) -> Any:
         codes = np.empty(len(order), dtype=column.codes.dtype)
         codes[order] = column.codes
         return pd.Categorical.from_codes(codes, dtype=column.dtype)
-    out = np.empty(len(order), dtype=np.asarray(column).dtype)
+    out = np.empty(len(order), dtype=np.float64)
     out[order] = column
     return out

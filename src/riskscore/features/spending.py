@@ -44,8 +44,6 @@ ESSENTIAL_CATEGORIES: frozenset[str] = frozenset(
 )
 """Default essential categories (matched case-insensitively); others are discretionary."""
 
-_CASH_CHANNELS = ("cash_advance", "atm")
-_CASH_CATEGORIES = {"cash", "cash_advance", "atm", "cash_withdrawal"}
 _MAX_CATEGORIES = 24
 
 
@@ -130,19 +128,15 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
 
     channel_amounts: dict[str, np.ndarray] = {}
     if fitted.get("has_channel"):
-        channel = tx["channel"].astype(str).str.lower().to_numpy()
         channel_amounts = {
-            "cash_advance": np.where(channel == "cash_advance", gross, 0.0),
-            "atm": np.where(channel == "atm", gross, 0.0),
-            "online": np.where(channel == "online", gross, 0.0),
+            name: np.where(E.label_mask(tx["channel"], {name}), gross, 0.0)
+            for name in ("cash_advance", "atm", "online")
         }
     category_codes = None
     essential_amount = None
     if "categories" in fitted:
-        category = tx["category"].astype(str).str.lower()
-        essential_amount = np.where(category.isin(fitted["essential"]).to_numpy(), gross, 0.0)
-        levels = [c.lower() for c in fitted["categories"]]
-        category_codes = np.asarray(pd.Categorical(category, categories=list(dict.fromkeys(levels))).codes)
+        essential_amount = np.where(E.label_mask(tx["category"], set(fitted["essential"])), gross, 0.0)
+        category_codes = E.label_codes(tx["category"], list(dict.fromkeys(fitted["categories"])))
 
     sums: dict[str, np.ndarray] = {}
     for w in ctx.windows:
