@@ -29,7 +29,12 @@ def test_demo_summarises_the_sample(tmp_path: Path, capsys: pytest.CaptureFixtur
     expected = rs.datasets.load_sample().summary()  # type: ignore[union-attr]
     assert summary["rows"].to_dict() == expected["rows"].to_dict()
     assert list(summary.index) == ["accounts", "statements", "installments", "transactions", "contacts"]
-    assert [p.name for p in tmp_path.iterdir()] == ["summary.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.parquet", "summary.csv"]
+    table = pd.read_parquet(tmp_path / "features.parquet")
+    assert table.index.names == ["account_id", "as_of"]
+    assert "dpd30_90d" in table.columns and "stmt_dpd_max_90d" in table.columns
+    rate = table["dpd30_90d"].mean()
+    assert f"({rate:.1%}); " in out
 
 
 def test_demo_on_invalid_data_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

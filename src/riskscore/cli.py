@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
 def _demo(args: argparse.Namespace) -> int:
     from riskscore import datasets
     from riskscore.data import EventData
+    from riskscore.features import FeatureBuilder
+    from riskscore.labels import make_labels, observation_dates
 
     events = EventData.from_dir(args.data) if args.data is not None else datasets.load_sample()
     assert isinstance(events, EventData)
@@ -62,14 +64,40 @@ def _demo(args: argparse.Namespace) -> int:
     print()
     with pd.option_context("display.width", 120, "display.max_columns", 10):
         print(_printable(summary).to_string())
-    args.out.mkdir(parents=True, exist_ok=True)
-    target = args.out / "summary.csv"
-    tmp = target.with_name(f".{target.name}.tmp")
-    summary.to_csv(tmp)
-    tmp.replace(target)
+
+    obs = observation_dates(events)
+    labels = make_labels(events, obs)
+    builder = FeatureBuilder()
+    features = builder.fit_transform(events, obs)
+    known = labels.dropna()
     print()
-    print(f"summary written to {target}")
+    print(
+        f"scoring grid: {len(obs):,} observations of accounts current at month starts "
+        f"{obs['as_of'].min():%Y-%m-%d} to {obs['as_of'].max():%Y-%m-%d}"
+    )
+    print(
+        f"target {labels.name}: {int(known.sum()):,} of {len(known):,} complete windows reach 30+ days past due "
+        f"({known.mean():.1%}); {labels.isna().sum():,} windows not complete yet"
+    )
+    print(f"features: {features.shape[1]} point-in-time features from families {', '.join(builder.families_)}")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    _write(args.out / "summary.csv", lambda p: summary.to_csv(p))
+    table = features.assign(**{str(labels.name): labels.to_numpy()})
+    _write(args.out / "features.parquet", lambda p: table.to_parquet(p))
+    print()
+    print(f"summary.csv and features.parquet (features and target) written to {args.out}")
     return EXIT_OK
+
+
+def _write(target: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary file renamed into place: never a half-written output."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        write(tmp)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _printable(summary: pd.DataFrame) -> pd.DataFrame:

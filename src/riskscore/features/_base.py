@@ -68,8 +68,9 @@ class Context:
 
 def blank_where(values: dict[str, np.ndarray], no_history: np.ndarray, keep: str) -> dict[str, np.ndarray]:
     """NaN for observations without any history in the family, except the count ``keep``."""
-    if no_history.any():
-        for name, column in values.items():
-            if name != keep and column.dtype.kind == "f":
-                column[no_history] = np.nan
+    for name, column in values.items():
+        column = np.asarray(column, dtype=np.float64)  # counts may come out as integers
+        if name != keep:
+            column[no_history] = np.nan
+        values[name] = column
     return values

@@ -114,24 +114,26 @@ def _pairs(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 def _reduce(ufunc: np.ufunc, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, empty: float) -> np.ndarray:
     """``ufunc`` reduced over ``x[lo:hi]`` per range, ``empty`` for empty ranges.
 
-    ``reduceat`` needs indices inside the array, so a range reaching the end is
-    reduced up to the last row and the last row is folded in afterwards; this
-    avoids copying ``x`` with a sentinel appended.
+    ``reduceat`` reduces each range on its own (first element, then the rest), so
+    a result does not depend on anything outside its range. It needs indices
+    inside the array: the few ranges that end at the last row (the last
+    account's) are reduced on a small copy of the array's tail with a sentinel,
+    which keeps the exact same order of operations without copying ``x``.
     """
     x = np.asarray(x, dtype=np.float64)
     n = len(x)
     out = np.full(len(lo), empty)
     if n == 0 or len(lo) == 0:
         return out
-    lo_c = np.minimum(lo, n - 1)
-    hi_c = np.minimum(hi, n - 1)
-    part = ufunc.reduceat(x, _pairs(lo_c, hi_c))[0::2]  # [lo, hi_c), or x[lo] when lo >= hi_c
-    inner = lo < hi_c
+    part = ufunc.reduceat(x, _pairs(np.minimum(lo, n - 1), np.minimum(hi, n - 1)))[0::2]
+    inner = lo < np.minimum(hi, n - 1)
     out[inner] = part[inner]
     to_end = (hi == n) & (lo < n)
-    both = to_end & inner
-    out[both] = ufunc(out[both], x[n - 1])
-    out[to_end & ~inner] = x[n - 1]  # the range is the last row alone
+    if to_end.any():
+        first = int(lo[to_end].min())
+        tail = np.append(x[first:], empty)
+        ends = np.full(int(to_end.sum()), n - first)
+        out[to_end] = ufunc.reduceat(tail, _pairs(lo[to_end] - first, ends))[0::2]
     return out
 
 
