@@ -32,6 +32,7 @@ computes the same feature the script checks that the values agree.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -43,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / ".out"
@@ -241,9 +243,22 @@ def run_featuretools(folder: Path) -> tuple[pd.DataFrame, object]:
 METHODS = {"riskscore": run_riskscore, "duckdb": run_duckdb, "pandas": run_pandas, "featuretools": run_featuretools}
 
 
+def _status(field: str) -> float:
+    """A memory figure of this process from /proc/self/status, in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(method: str, folder: Path, repeat: int) -> None:
+    for module in {"riskscore": ["riskscore"], "duckdb": ["duckdb"], "featuretools": ["featuretools"]}.get(method, []):
+        __import__(module)
+    baseline = _status("VmRSS")  # interpreter and libraries, no data yet
     _obs, go = METHODS[method](folder)
-    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    loaded = _status("VmRSS")
+    with contextlib.suppress(OSError):  # reset the peak: measure the computation, not the loading
+        Path("/proc/self/clear_refs").write_text("5")
     runs, out = [], None
     for _ in range(repeat):
         start = time.perf_counter()
@@ -252,10 +267,8 @@ def child(method: str, folder: Path, repeat: int) -> None:
     assert isinstance(out, pd.DataFrame)
     if method in ("riskscore", "duckdb", "pandas"):
         out.reset_index(drop=method != "riskscore").to_parquet(folder / f"result_{method}.parquet")
-    raw = load_raw(folder) if method != "riskscore" else None
-    input_mib = 0.0
-    if raw is not None:
-        input_mib = sum(df.memory_usage(deep=True).sum() for k, df in raw.items() if k != "obs") / 2**20
+    peak = _status("VmHWM")  # before loading the tables again to measure them
+    input_mib = sum(df.memory_usage(deep=True).sum() for k, df in load_raw(folder).items() if k != "obs") / 2**20
     print(
         json.dumps(
             {
@@ -264,8 +277,9 @@ def child(method: str, folder: Path, repeat: int) -> None:
                 "runs": runs,
                 "rows": len(out),
                 "features": out.shape[1],
-                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mib": peak,
                 "rss_after_load_mib": loaded,
+                "rss_baseline_mib": baseline,
                 "output_mib": out.memory_usage(deep=True).sum() / 2**20,
                 "input_mib": input_mib,
             }
@@ -318,11 +332,11 @@ def main() -> None:
     print(machine())
     for size in (int(s) for s in args.sizes.split(",")):
         folder = prepare(size, args.tx_per_cycle)
-        raw = load_raw(folder)
-        events = sum(len(raw[t]) for t in ("statements", "installments", "transactions") if t in raw)
+        rows = {p.stem: pq.ParquetFile(p).metadata.num_rows for p in folder.glob("*.parquet")}
+        events = sum(rows.get(t, 0) for t in ("statements", "installments", "transactions"))
         print(
-            f"\n{size:,} accounts: {events:,} events ({len(raw['transactions']):,} transactions), "
-            f"{len(raw['obs']):,} observations"
+            f"\n{size:,} accounts: {events:,} events ({rows['transactions']:,} transactions), "
+            f"{rows['obs']:,} observations"
         )
         methods = [(m, sys.executable) for m in args.methods.split(",")]
         if args.featuretools_python:
@@ -339,10 +353,13 @@ def main() -> None:
                 continue
             r = json.loads(done.stdout.strip().splitlines()[-1])
             results[method] = r
+            peak = r["peak_rss_mib"] - r["rss_baseline_mib"]
+            data = r["rss_after_load_mib"] - r["rss_baseline_mib"]
+            runs = [round(x, 2) for x in r["runs"]]
             print(
                 f"  {method:<12} median {r['median']:7.2f} s  {events / r['median'] / 1e6:5.2f}M events/s  "
-                f"{r['features']:4d} features  peak RSS {r['peak_rss_mib']:6.0f} MiB "
-                f"(after loading {r['rss_after_load_mib']:.0f})  runs {[round(x, 2) for x in r['runs']]}"
+                f"{r['features']:4d} features  memory: peak {peak:5.0f} MiB above the bare interpreter, "
+                f"data loaded {data:.0f} (input tables {r['input_mib']:.0f}, output {r['output_mib']:.0f})  runs {runs}"
             )
         if "riskscore" in results and "duckdb" in results:
             ratio = results["duckdb"]["median"] / results["riskscore"]["median"]

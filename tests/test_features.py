@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from pathlib import Path
 
@@ -560,3 +561,19 @@ def test_range_aggregates_match_a_direct_loop(values: list[float], ranges: list[
         np.testing.assert_array_equal(fn(x, lo, hi), fn(longer, lo, hi))
     counts = E.Counter(~np.isnan(x))(lo, hi)
     np.testing.assert_array_equal(counts, [float((~np.isnan(x[a:b])).sum()) for a, b in zip(lo, hi, strict=True)])
+
+
+def test_threads_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    from riskscore.features import builder as builder_module
+
+    monkeypatch.setattr(builder_module, "_PARALLEL_MIN_ROWS", 1_000)  # split even this small portfolio
+    events, _ = datasets.make_portfolio(n_accounts=300, months=12, seed=4)
+    obs = rs.observation_dates(events, start="2023-06-01", end="2023-12-01", eligible="all")
+    serial = FeatureBuilder(n_jobs=1).fit_transform(events, obs)
+    parallel = FeatureBuilder(n_jobs=2).fit_transform(events, obs)
+    pd.testing.assert_frame_equal(serial, parallel, check_exact=True)
+    ranges = FeatureBuilder._account_ranges(events, np.arange(len(events.accounts)))
+    assert len(ranges) > 1 and ranges[0][0] == 0 and ranges[-1][1] == len(events.accounts)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+    with pytest.raises(ValueError, match="n_jobs must not be 0"):
+        FeatureBuilder(n_jobs=0).fit(events).transform(events, obs.head(5))

@@ -610,6 +610,33 @@ class EventData:
         parts = [f"{name}={len(df):,}" for name, df in self.tables.items()]
         return f"EventData({', '.join(parts)})"
 
+    @classmethod
+    def _trusted(cls, tables: Mapping[str, pd.DataFrame | None], protected: tuple[str, ...]) -> EventData:
+        """Tables already validated and normalised (slices of an EventData): no checks."""
+        events = cls.__new__(cls)
+        for name in TABLES:
+            setattr(events, name, tables.get(name))
+        events.protected = protected
+        return events
+
+    def _account_range(self, start: int, stop: int) -> EventData:
+        """The accounts at positions ``[start, stop)`` and their events, as views.
+
+        Every table is sorted by ``account_id``, so each account range is one
+        contiguous block of rows; nothing is copied or validated again.
+        """
+        ids = self.accounts["account_id"].to_numpy()
+        first, last = ids[start], ids[stop - 1]
+        tables: dict[str, pd.DataFrame | None] = {"accounts": self.accounts.iloc[start:stop]}
+        for name in TABLES[1:]:
+            df = getattr(self, name)
+            if df is not None:
+                col = df["account_id"].to_numpy()
+                a, b = np.searchsorted(col, first, side="left"), np.searchsorted(col, last, side="right")
+                df = df.iloc[a:b]
+            tables[name] = df
+        return EventData._trusted(tables, self.protected)
+
     # ----------------------------------------------------------------- io
 
     @classmethod

@@ -156,7 +156,10 @@ class Counter:
     """Exact counts of a boolean flag over row ranges (integer prefix sums)."""
 
     def __init__(self, flag: np.ndarray) -> None:
-        self.cum = np.concatenate([[0], np.cumsum(np.asarray(flag, dtype=np.int64))])
+        flag = np.asarray(flag)
+        dtype = np.int32 if len(flag) < 2**31 - 1 else np.int64  # half the memory traffic
+        self.cum = np.zeros(len(flag) + 1, dtype=dtype)
+        np.cumsum(flag, dtype=dtype, out=self.cum[1:])
 
     def __call__(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         return (self.cum[hi] - self.cum[np.minimum(lo, hi)]).astype(np.float64)

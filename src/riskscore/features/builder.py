@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import warnings
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -22,6 +25,9 @@ from riskscore.features._base import Context, FeatureSpec, Window
 __all__ = ["DEFAULT_PROTECTED", "FAMILIES", "FeatureBuilder", "prepare_observations"]
 
 logger = logging.getLogger(__name__)
+
+_PARALLEL_MIN_ROWS = 200_000  # below this, one piece: threads would cost more than they save
+_PARALLEL_PIECES = 16
 
 FAMILIES: dict[str, ModuleType] = {
     "repayment": repayment,
@@ -172,6 +178,10 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
     essential_categories : sequence of str, optional
         Transaction categories counted as essential spending. Default:
         :data:`riskscore.features.spending.ESSENTIAL_CATEGORIES`.
+    n_jobs : int, optional
+        Threads for ``transform``: ``None`` or -1 uses every core, 1 runs
+        serially (e.g. inside a process pool). Accounts are split into ranges;
+        the result does not depend on ``n_jobs``.
 
     Attributes
     ----------
@@ -204,12 +214,14 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         protected: Sequence[str] | None = None,
         allow_protected: Sequence[str] = (),
         essential_categories: Sequence[str] | None = None,
+        n_jobs: int | None = None,
     ) -> None:
         self.windows = windows
         self.families = families
         self.protected = protected
         self.allow_protected = allow_protected
         self.essential_categories = essential_categories
+        self.n_jobs = n_jobs
 
     # ----------------------------------------------------------------- fit
 
@@ -357,24 +369,60 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         )
         offsets = timeline.offsets(as_of)
         order = np.lexsort([offsets, code])
-        sorted_obs = E.Observations(code[order], offsets[order], order, len(events.accounts))
-        columns: dict[str, Any] = {}
-        for name in self.families_:
-            module = FAMILIES[name]
-            ctx = Context(events, sorted_obs, timeline, self.windows_, self.fitted_[name])
-            table = getattr(events, module.TABLE)
-            if name != "account" and len(table) == 0:
-                values = {s: np.full(len(order), np.nan) for s in self.catalogue_.index[self.catalogue_.family == name]}
-                values[f"{_prefix(name)}_history_count"] = np.zeros(len(order))
-            else:
-                values = module.compute(ctx)
-            for feature, column in values.items():
-                columns[feature] = _unsort(column, order)
+        sorted_code, sorted_as_of = code[order], offsets[order]
+        # Accounts are independent: contiguous account ranges run in parallel threads
+        # (numpy releases the GIL) on one shared time line, so results do not depend
+        # on how the work is split.
+        ranges = self._account_ranges(events, sorted_code)
+        workers = min(_effective_jobs(self.n_jobs), len(ranges))
+
+        def run(bounds: tuple[int, int]) -> dict[str, Any]:
+            c0, c1 = bounds
+            o0, o1 = np.searchsorted(sorted_code, [c0, c1])
+            part = events if (c0, c1) == (0, len(events.accounts)) else events._account_range(c0, c1)
+            sub = E.Observations(sorted_code[o0:o1] - c0, sorted_as_of[o0:o1], order[o0:o1], c1 - c0)
+            return self._compute(part, sub, timeline)
+
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                parts = list(pool.map(run, ranges))
+        else:
+            parts = [run(r) for r in ranges]
+        columns = {name: _unsort(_concat([p[name] for p in parts]), order) for name in parts[0]}
         self._warn_unseen(events)
         missing = [f for f in self.catalogue_.index if f not in columns]
         if missing:
             raise AssertionError(f"features declared but not computed: {missing}")
         return pd.DataFrame({f: columns[f] for f in self.catalogue_.index}, index=index)
+
+    def _compute(self, events: EventData, obs: E.Observations, timeline: E.Timeline) -> dict[str, Any]:
+        """Every family's features for sorted observations of the accounts of ``events``."""
+        columns: dict[str, Any] = {}
+        n = len(obs.code)
+        for name in self.families_:
+            module = FAMILIES[name]
+            table = getattr(events, module.TABLE)
+            if name != "account" and (len(table) == 0 or n == 0):
+                values = {f: np.full(n, np.nan) for f in self.catalogue_.index[self.catalogue_.family == name]}
+                values[f"{_prefix(name)}_history_count"] = np.zeros(n)
+            else:
+                values = module.compute(Context(events, obs, timeline, self.windows_, self.fitted_[name]))
+            columns.update(values)
+        return columns
+
+    @staticmethod
+    def _account_ranges(events: EventData, sorted_code: np.ndarray) -> list[tuple[int, int]]:
+        """Account ranges of about equal work: cut where the largest table's rows split evenly."""
+        n_accounts = len(events.accounts)
+        tables = [df for df in (events.transactions, events.statements, events.installments) if df is not None]
+        largest = max(tables, key=len) if tables else None
+        if largest is None or len(largest) < _PARALLEL_MIN_ROWS or n_accounts < 2:
+            return [(0, n_accounts)]
+        pieces = min(_PARALLEL_PIECES, n_accounts)
+        cut_ids = largest["account_id"].to_numpy()[np.linspace(0, len(largest), pieces + 1)[1:-1].astype(np.int64)]
+        cuts = np.searchsorted(events.accounts["account_id"].to_numpy(), cut_ids)
+        edges = np.unique(np.concatenate([[0], cuts, [n_accounts]]))
+        return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
 
     def fit_transform(self, events: EventData, obs: object, y: object = None) -> pd.DataFrame:
         """``fit(events).transform(events, obs)``."""
@@ -413,6 +461,29 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
 
 def _prefix(family: str) -> str:
     return {"repayment": "stmt", "instalment": "inst", "spending": "txn", "account": "acct"}[family]
+
+
+def _effective_jobs(n_jobs: int | None) -> int:
+    """Threads to use: ``None`` or -1 for every core this process may run on."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    if n_jobs is None or n_jobs == -1:
+        return cores
+    if n_jobs < -1:
+        return max(1, cores + 1 + n_jobs)
+    if n_jobs == 0:
+        raise ValueError("n_jobs must not be 0; use None or -1 for every core, or a positive number")
+    return n_jobs
+
+
+def _concat(parts: list[Any]) -> Any:
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(parts[0], pd.Categorical):
+        return pd.Categorical.from_codes(np.concatenate([p.codes for p in parts]), dtype=parts[0].dtype)
+    return np.concatenate(parts)
 
 
 def _unsort(column: Any, order: np.ndarray) -> Any:

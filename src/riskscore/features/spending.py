@@ -51,8 +51,17 @@ def fit(events_table: pd.DataFrame, essential: frozenset[str] | None = None) -> 
     """Learn the category levels (most frequent first, at most 24) used for distinct counts."""
     fitted: dict[str, Any] = {"essential": sorted(essential if essential is not None else ESSENTIAL_CATEGORIES)}
     if "category" in events_table.columns and events_table["category"].notna().any():
-        counts = events_table["category"].dropna().astype(str).str.lower().value_counts(sort=True)
-        fitted["categories"] = [str(c) for c in counts.index[:_MAX_CATEGORIES]]
+        column = events_table["category"]
+        if isinstance(column.dtype, pd.CategoricalDtype):  # count codes, not 10M strings
+            codes = column.cat.codes.to_numpy()
+            per_code = np.bincount(codes[codes >= 0], minlength=len(column.cat.categories))
+            counts = pd.Series(per_code, index=[str(c).lower() for c in column.cat.categories])
+            counts = counts.groupby(level=0).sum()
+        else:
+            counts = column.dropna().astype(str).str.lower().value_counts()
+        # Most frequent first; ties by name, so the choice never depends on row order.
+        ranked = sorted(counts[counts > 0].items(), key=lambda kv: (-kv[1], kv[0]))
+        fitted["categories"] = [str(name) for name, _ in ranked[:_MAX_CATEGORIES]]
     fitted["has_channel"] = "channel" in events_table.columns
     return fitted
 
@@ -160,13 +169,18 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
         if essential_amount is not None:
             out[f"txn_essential_share_{s}"] = E.safe_div(E.range_sum(essential_amount, lo, hi), spend_den)
     if category_codes is not None:
-        # One category at a time, so memory holds one prefix-count array, not one per category.
+        # A category is in the window when its last row before as_of is inside it:
+        # one searchsorted per category over that category's row positions.
         bounds = {w.label: index.before(obs, w.seconds) for w in ctx.windows}
         distinct = {label: np.zeros(len(hi)) for label in bounds}
+        by_category = np.argsort(category_codes, kind="stable")
+        edges = np.searchsorted(category_codes[by_category], np.arange(len(fitted["categories"]) + 1))
         for k in range(len(fitted["categories"])):
-            seen = E.Counter(category_codes == k)
+            rows = by_category[edges[k] : edges[k + 1]]
+            before = np.searchsorted(rows, hi)
+            last_row = np.where(before > 0, rows[np.maximum(before - 1, 0)] if len(rows) else -1, -1)
             for label, lo in bounds.items():
-                distinct[label] += seen(lo, hi) > 0
+                distinct[label] += last_row >= lo
         for label, counted in distinct.items():
             out[f"txn_category_distinct_{label}"] = counted
     for short, long in itertools.pairwise(ctx.windows):
