@@ -42,6 +42,42 @@ class FeatureSpec:
     group: str
 
 
+class SpecList:
+    """Collects a family's catalogue entries under one naming grammar.
+
+    ``add("dpd_max", window, "highest days past due {w}", +1, "recent_delinquency")``
+    names the feature ``<prefix>_dpd_max_<window>`` and fills ``{w}`` with the
+    window phrase (``in the last 90 days``).
+    """
+
+    def __init__(self, prefix: str, family: str, phrase: str = "in the last {days} days") -> None:
+        self.prefix = prefix
+        self.family = family
+        self.phrase = phrase
+        self.specs: list[FeatureSpec] = []
+
+    def add(self, name: str, window: Window | None, description: str, direction: int, group: str) -> None:
+        full = f"{self.prefix}_{name}_{window.label}" if window else f"{self.prefix}_{name}"
+        text = description.format(w=self.phrase.format(days=window.label[:-1]) if window else "")
+        self.specs.append(
+            FeatureSpec(full, self.family, window.label if window else None, text.strip(), direction, group)
+        )
+
+
+def event_times(events: EventData) -> list[np.ndarray]:
+    """Every time column of the event data: what a time line must cover."""
+    arrays = [events.accounts["open_date"].to_numpy()]
+    for name, cols in (
+        ("statements", ("statement_date",)),
+        ("installments", ("due_date", "paid_date")),
+        ("transactions", ("timestamp",)),
+    ):
+        df = getattr(events, name)
+        if df is not None:
+            arrays.extend(df[c].to_numpy() for c in cols)
+    return arrays
+
+
 @dataclass
 class Context:
     """Inputs of one transform: the events, the sorted observations, the time line."""

@@ -6,22 +6,13 @@ import numpy as np
 
 from riskscore.data import EventData
 from riskscore.features import _engine as E
-from riskscore.features._base import Context
+from riskscore.features._base import Context, event_times
 from riskscore.features.instalment import _Schedule
 
 
 def sorted_context(events: EventData, code: np.ndarray, as_of: np.ndarray, horizon_seconds: int = 0) -> Context:
     """A context over observations (code, as_of) covering ``as_of + horizon`` on its time line."""
-    arrays = [as_of, as_of + np.timedelta64(horizon_seconds, "s")]
-    for name, cols in (
-        ("statements", ("statement_date",)),
-        ("installments", ("due_date", "paid_date")),
-        ("transactions", ("timestamp",)),
-    ):
-        df = getattr(events, name)
-        if df is not None:
-            arrays.extend(df[c].to_numpy() for c in cols)
-    arrays.append(events.accounts["open_date"].to_numpy())
+    arrays = [as_of, as_of + np.timedelta64(horizon_seconds, "s"), *event_times(events)]
     timeline = E.Timeline.covering(arrays, margin_seconds=E.DAY)
     offsets = timeline.offsets(as_of)
     order = np.lexsort([offsets, code])

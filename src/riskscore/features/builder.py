@@ -20,7 +20,7 @@ from riskscore.data import EventData
 from riskscore.errors import DataValidationError, NotFittedError, Problem
 from riskscore.features import _engine as E
 from riskscore.features import account, instalment, repayment, spending
-from riskscore.features._base import Context, FeatureSpec, Window
+from riskscore.features._base import Context, FeatureSpec, Window, event_times
 
 __all__ = ["DEFAULT_PROTECTED", "FAMILIES", "FeatureBuilder", "prepare_observations"]
 
@@ -364,7 +364,7 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
             raise DataValidationError(problems)
         code, as_of, index = prepare_observations(events, obs)
         timeline = E.Timeline.covering(
-            [as_of] + [df[c].to_numpy() for df, c in self._time_columns(events)],
+            [as_of, *event_times(events)],
             margin_seconds=max(w.seconds for w in self.windows_) + 61 * E.DAY,
         )
         offsets = timeline.offsets(as_of)
@@ -427,18 +427,6 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
     def fit_transform(self, events: EventData, obs: object, y: object = None) -> pd.DataFrame:
         """``fit(events).transform(events, obs)``."""
         return self.fit(events).transform(events, obs)
-
-    def _time_columns(self, events: EventData) -> list[tuple[pd.DataFrame, str]]:
-        out = [(events.accounts, "open_date")]
-        for name, cols in (
-            ("statements", ("statement_date",)),
-            ("installments", ("due_date", "paid_date")),
-            ("transactions", ("timestamp",)),
-        ):
-            df = getattr(events, name)
-            if df is not None:
-                out.extend((df, c) for c in cols)
-        return out
 
     def _warn_unseen(self, events: EventData) -> None:
         if "account" not in self.families_:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from riskscore.features import _engine as E
-from riskscore.features._base import Context, FeatureSpec, Window, blank_where
+from riskscore.features._base import Context, FeatureSpec, SpecList, Window, blank_where
 
 NAME = "instalment"
 TABLE = "installments"
@@ -36,12 +36,8 @@ def fit(events_table: pd.DataFrame) -> dict[str, Any]:
 
 def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec]:
     """The catalogue entries of this family, in output order."""
-    out: list[FeatureSpec] = []
-
-    def add(name: str, window: Window | None, description: str, direction: int, group: str) -> None:
-        full = f"inst_{name}_{window.label}" if window else f"inst_{name}"
-        text = description.format(w=f"due in the last {window.label[:-1]} days" if window else "")
-        out.append(FeatureSpec(full, NAME, window.label if window else None, text.strip(), direction, group))
+    specs = SpecList("inst", NAME, "due in the last {days} days")
+    add = specs.add
 
     add(
         "history_count",
@@ -80,7 +76,7 @@ def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec
         add(
             "paid_share", w, "share of the amount of instalments {w} paid by the scoring date", -1, "instalment_arrears"
         )
-    return out
+    return specs.specs
 
 
 class _Schedule:

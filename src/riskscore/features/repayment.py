@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from riskscore.features import _engine as E
-from riskscore.features._base import Context, FeatureSpec, Window, blank_where
+from riskscore.features._base import Context, FeatureSpec, SpecList, Window, blank_where
 
 NAME = "repayment"
 TABLE = "statements"
@@ -30,12 +30,8 @@ def fit(events_table: pd.DataFrame) -> dict[str, Any]:
 
 def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec]:
     """The catalogue entries of this family, in output order."""
-    out: list[FeatureSpec] = []
-
-    def add(name: str, window: Window | None, description: str, direction: int, group: str) -> None:
-        full = f"stmt_{name}_{window.label}" if window else f"stmt_{name}"
-        text = description.format(w=f"in the last {window.label[:-1]} days" if window else "")
-        out.append(FeatureSpec(full, NAME, window.label if window else None, text.strip(), direction, group))
+    specs = SpecList("stmt", NAME)
+    add = specs.add
 
     add("history_count", None, "statements before the scoring date (0: no statement history)", 0, "statement_history")
     add("days_since_last", None, "days since the latest statement", 0, "statement_history")
@@ -67,7 +63,7 @@ def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec
         if w.seconds >= _TREND_MIN_DAYS * 86_400:  # a trend needs at least two statements
             add("util_slope", w, "change of utilisation per 30 days {w} (least-squares slope)", 1, "utilisation")
             add("balance_growth", w, "change of balance {w}, as a share of the credit limit", 1, "balance_level")
-    return out
+    return specs.specs
 
 
 def compute(ctx: Context) -> dict[str, np.ndarray]:

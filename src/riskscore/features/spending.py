@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from riskscore.features import _engine as E
-from riskscore.features._base import Context, FeatureSpec, Window, blank_where
+from riskscore.features._base import Context, FeatureSpec, SpecList, Window, blank_where
 
 NAME = "spending"
 TABLE = "transactions"
@@ -68,12 +68,8 @@ def fit(events_table: pd.DataFrame, essential: frozenset[str] | None = None) -> 
 
 def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec]:
     """The catalogue entries of this family, in output order."""
-    out: list[FeatureSpec] = []
-
-    def add(name: str, window: Window | None, description: str, direction: int, group: str) -> None:
-        full = f"txn_{name}_{window.label}" if window else f"txn_{name}"
-        text = description.format(w=f"in the last {window.label[:-1]} days" if window else "")
-        out.append(FeatureSpec(full, NAME, window.label if window else None, text.strip(), direction, group))
+    specs = SpecList("txn", NAME)
+    add = specs.add
 
     add("history_count", None, "transactions before the scoring date (0: no spending history)", 0, "spending_activity")
     add("days_since_last", None, "days since the latest transaction", 0, "spending_activity")
@@ -104,7 +100,7 @@ def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec
             )
             add("category_distinct", w, "distinct spending categories {w}", 0, "spending_mix")
     for short, long in itertools.pairwise(windows):
-        out.append(
+        specs.specs.append(
             FeatureSpec(
                 f"txn_amount_velocity_{short.label}_{long.label}",
                 NAME,
@@ -114,7 +110,7 @@ def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec
                 "spending_change",
             )
         )
-    return out
+    return specs.specs
 
 
 def compute(ctx: Context) -> dict[str, np.ndarray]:
