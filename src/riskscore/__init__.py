@@ -19,8 +19,10 @@ from riskscore.errors import (
     Problem,
     RiskscoreError,
 )
+from riskscore.evaluate import EvaluationReport, evaluate
 from riskscore.features import FeatureBuilder
 from riskscore.labels import make_labels, observation_dates
+from riskscore.model import RiskModel
 
 try:
     __version__ = version("riskscore")
@@ -31,14 +33,17 @@ __all__ = [
     "TABLES",
     "BundleIntegrityError",
     "DataValidationError",
+    "EvaluationReport",
     "EventData",
     "FeatureBuilder",
     "NotFittedError",
     "PolicyError",
     "Problem",
+    "RiskModel",
     "RiskscoreError",
     "__version__",
     "datasets",
+    "evaluate",
     "features",
     "make_labels",
     "observation_dates",

@@ -22,7 +22,7 @@ from riskscore.features import _engine as E
 from riskscore.features import account, instalment, repayment, spending
 from riskscore.features._base import Context, FeatureSpec, Window, event_times
 
-__all__ = ["DEFAULT_PROTECTED", "FAMILIES", "FeatureBuilder", "prepare_observations"]
+__all__ = ["DEFAULT_PROTECTED", "FAMILIES", "FeatureBuilder", "describe", "prepare_observations"]
 
 logger = logging.getLogger(__name__)
 
@@ -279,6 +279,15 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
                 fitted[name] = spending.fit(events.transactions, essential)
             else:
                 fitted[name] = module.fit(getattr(events, module.TABLE))
+        return self._set_fitted(windows, tuple(families), fitted, excluded)
+
+    def _set_fitted(
+        self,
+        windows: tuple[Window, ...],
+        families: tuple[str, ...],
+        fitted: dict[str, dict[str, Any]],
+        excluded: dict[str, str],
+    ) -> FeatureBuilder:
         specs: list[FeatureSpec] = []
         for name in families:
             specs.extend(FAMILIES[name].specs(windows, fitted[name]))
@@ -303,6 +312,25 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         if excluded:
             logger.info("account columns not used as features: %s", excluded)
         return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parameters and what fit learned, as JSON-ready data (for model bundles)."""
+        self._check_fitted()
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
+        return {
+            "params": params,
+            "windows": [w.label for w in self.windows_],
+            "families": list(self.families_),
+            "fitted": self.fitted_,
+            "excluded": self.excluded_,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureBuilder:
+        """A fitted builder from :meth:`to_dict` output, without the training data."""
+        builder = cls(**data["params"])
+        windows = tuple(_parse_window(f"{label[:-1]}D") for label in data["windows"])
+        return builder._set_fitted(windows, tuple(data["families"]), data["fitted"], dict(data["excluded"]))
 
     def _excluded(self, events: EventData) -> dict[str, str]:
         names = DEFAULT_PROTECTED if self.protected is None else tuple(self.protected)
@@ -445,6 +473,47 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
                     UserWarning,
                     stacklevel=3,
                 )
+
+
+_CATALOGUE_COLUMNS = ["family", "window", "description", "direction", "group"]
+
+
+def describe(names: Iterable[str]) -> pd.DataFrame:
+    """Catalogue entries for feature names, read from the naming grammar.
+
+    Works without the builder that made the features (a bundle, a saved
+    matrix): a name such as ``stmt_dpd_max_90d`` is looked up among the specs
+    every family emits for the windows that occur in the names. Static account
+    attributes (``acct_<column>``) get direction 0 and group
+    ``customer_profile``; names outside the grammar get direction 0, no family,
+    and a group of their own.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by feature, columns ``family``, ``window``, ``description``,
+        ``direction``, ``group`` (as ``FeatureBuilder.catalogue_``).
+    """
+    names = [str(n) for n in names]
+    days = sorted({int(d) for n in names for d in re.findall(r"_(\d+)d(?=_|$)", n)})
+    windows = tuple(Window(f"{d}d", d * 86_400) for d in days)
+    full: dict[str, dict[str, Any]] = {
+        "repayment": {"min_due": True},
+        "instalment": {},
+        "spending": {"has_channel": True, "categories": ["any"], "essential": []},
+        "account": {"numeric": [], "categorical": {}, "skipped": {}, "products": [], "limit_history": True},
+    }
+    known = {s.name: s for name, module in FAMILIES.items() for s in module.specs(windows, full[name])}
+    rows = []
+    for n in names:
+        spec = known.get(n)
+        if spec is not None:
+            rows.append([spec.family, spec.window, spec.description, spec.direction, spec.group])
+        elif n.startswith("acct_"):
+            rows.append(["account", None, f"account attribute {n[5:]}", 0, "customer_profile"])
+        else:
+            rows.append([None, None, n, 0, n])
+    return pd.DataFrame(rows, index=pd.Index(names, name="feature"), columns=_CATALOGUE_COLUMNS)
 
 
 def _prefix(family: str) -> str:

@@ -1,0 +1,244 @@
+"""RiskModel: scikit-learn contract, time-aware hold-out, calibration, monotone constraints,
+credit scales, and the bundle's integrity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import riskscore as rs
+from riskscore import datasets
+from riskscore.model import DEFAULT_BANDS
+
+EXPECTED_FAILED_CHECKS = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "the early-stopping hold-out is drawn by rows and LightGBM subsamples rows, so a weight of 2 "
+        "is not the same as a repeated row"
+    ),
+}
+
+
+@parametrize_with_checks(
+    [rs.RiskModel(validation="stratified", params={"n_estimators": 60})],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+)
+def test_sklearn_estimator_checks(estimator: rs.RiskModel, check: object) -> None:
+    check(estimator)  # type: ignore[operator]
+
+
+@pytest.fixture(scope="module")
+def sample() -> dict[str, object]:
+    events = datasets.load_sample()
+    assert isinstance(events, rs.EventData)
+    obs = rs.observation_dates(events)
+    y = rs.make_labels(events, obs)
+    builder = rs.FeatureBuilder()
+    X = builder.fit_transform(events, obs)
+    known = y.notna().to_numpy()
+    X, y = X[known], y[known].astype(int)
+    y.index = X.index
+    as_of = X.index.get_level_values("as_of")
+    train = as_of < pd.Timestamp("2024-04-01")
+    model = rs.RiskModel().fit(X[train], y[train], builder=builder)
+    return {"events": events, "builder": builder, "X": X, "y": y, "train": train, "model": model}
+
+
+def test_time_ordered_holdout_is_the_latest_dates(sample: dict) -> None:
+    model, X, train = sample["model"], sample["X"], sample["train"]
+    info = model.manifest_["training"]
+    cut = pd.Timestamp(info["holdout"].split(">= ")[1])
+    as_of = X[train].index.get_level_values("as_of")
+    assert info["holdout_rows"] == int((as_of >= cut).sum())
+    assert 0.1 < info["holdout_rows"] / info["rows"] < 0.4
+    assert info["first_as_of"] == "2023-01-01" and info["last_as_of"] == "2024-03-01"
+    assert model.manifest_["target"] == {
+        "name": "dpd30_90d",
+        "positive_class": 1,
+        "dpd_threshold": 30,
+        "horizon": "90D",
+    }
+
+
+def test_out_of_time_quality_and_calibration(sample: dict) -> None:
+    model, X, y, train = sample["model"], sample["X"], sample["y"], sample["train"]
+    p = model.predict_proba(X[~train])[:, 1]
+    report = rs.evaluate(y[~train], p)
+    assert 0.75 < report.summary["auc"] < 0.95
+    assert report.summary["ece"] < 0.02
+    assert abs(p.mean() - y[~train].mean()) < 0.015
+
+
+def test_isotonic_calibration_is_plain_numbers_fitted_on_the_holdout(sample: dict) -> None:
+    model = sample["model"]
+    cal = model.calibration_
+    assert cal["method"] == "isotonic"
+    assert all(isinstance(v, float) for v in cal["x"] + cal["y"])
+    assert cal["x"] == sorted(cal["x"]) and cal["y"] == sorted(cal["y"])
+    X, train = sample["X"], sample["train"]
+    margin = model.predict_raw(X[train].head(500))
+    p = model.predict_proba(X[train].head(500))[:, 1]
+    assert np.array_equal(p, np.interp(margin, cal["x"], cal["y"]))
+
+
+@pytest.mark.parametrize("calibration", ["sigmoid", None])
+def test_other_calibrations(sample: dict, calibration: str | None) -> None:
+    X, y, train = sample["X"], sample["y"], sample["train"]
+    model = rs.RiskModel(calibration=calibration, params={"n_estimators": 200}).fit(X[train], y[train])
+    margin = model.predict_raw(X[~train])
+    p = model.predict_proba(X[~train])[:, 1]
+    if calibration is None:
+        np.testing.assert_allclose(p, 1 / (1 + np.exp(-margin)))
+    else:
+        cal = model.calibration_
+        np.testing.assert_allclose(p, 1 / (1 + np.exp(-(cal["slope"] * margin + cal["intercept"]))))
+    assert np.all(np.diff(p[np.argsort(margin)]) >= -1e-15)  # calibration keeps the order
+
+
+def test_catalogue_monotone_constraints_hold(sample: dict) -> None:
+    model, X = sample["model"], sample["X"]
+    rows = X.sample(300, random_state=1)
+    for feature in ("stmt_dpd_max_90d", "stmt_util_mean_90d", "inst_unpaid_count_90d", "acct_tenure_days"):
+        direction = int(model.catalogue_.loc[feature, "direction"])
+        assert direction != 0
+        lo, hi = X[feature].quantile(0.05), X[feature].quantile(0.95)
+        low = model.predict_raw(rows.assign(**{feature: lo}))
+        high = model.predict_raw(rows.assign(**{feature: hi}))
+        assert np.all(direction * (high - low) >= -1e-12), feature
+
+
+def test_monotone_options(sample: dict) -> None:
+    X, y, train = sample["X"], sample["y"], sample["train"]
+    small = {"n_estimators": 30}
+    model = rs.RiskModel(monotone={"stmt_dpd_max_90d": 1}, params=small).fit(X[train], y[train])
+    assert "monotone_constraints" in model.booster_.model_to_string()
+    with pytest.raises(ValueError, match=r"monotone names features the data lacks: \['nope'\]"):
+        rs.RiskModel(monotone={"nope": 1}, params=small).fit(X[train], y[train])
+    with pytest.raises(ValueError, match=r"monotone directions must be -1, 0 or 1; got \[2\]"):
+        rs.RiskModel(monotone={"stmt_dpd_max_90d": 2}, params=small).fit(X[train], y[train])
+    with pytest.raises(ValueError, match="monotone must be 'catalogue', a dict or None; got 'up'"):
+        rs.RiskModel(monotone="up").fit(X[train], y[train])  # type: ignore[arg-type]
+
+
+def test_credit_scales(sample: dict) -> None:
+    model, X = sample["model"], sample["X"]
+    rows = X.head(200)
+    p = model.predict_proba(rows)[:, 1]
+    points = model.score_points(rows)
+    np.testing.assert_allclose(points, 600 + 20 / np.log(2) * np.log((1 - p) / p / 50))
+    # 600 points at odds 50:1, 20 more for each doubling of the odds.
+    from riskscore.model import _points
+
+    np.testing.assert_allclose(_points(np.array([1 / 51, 1 / 101]), 600, 50, 20), [600, 620], rtol=0, atol=0.03)
+    np.testing.assert_allclose(
+        model.score_points(rows, base_points=500, pdo=40), 500 + 40 / np.log(2) * np.log((1 - p) / p / 50)
+    )
+    band = model.band(rows)
+    assert list(band.categories) == list(DEFAULT_BANDS) and band.ordered
+    bounds = np.array(list(DEFAULT_BANDS.values()))
+    assert all(
+        p[i] < bounds[band.codes[i]] and (band.codes[i] == 0 or p[i] >= bounds[band.codes[i] - 1])
+        for i in range(len(p))
+    )
+    custom = model.band(rows, bands={"low": 0.05, "high": 1.0})
+    assert set(custom.astype(str)) <= {"low", "high"} and (np.asarray(custom == "high") == (p >= 0.05)).all()
+    table = model.score(rows)
+    assert list(table.columns) == ["pd", "points", "band"] and table.index.equals(rows.index)
+    np.testing.assert_array_equal(table["pd"], p)
+    with pytest.raises(ValueError, match="the last band's upper bound must be 1"):
+        model.band(rows, bands={"a": 0.1, "b": 0.5})
+
+
+def test_input_errors(sample: dict) -> None:
+    model, X, y, train = sample["model"], sample["X"], sample["y"], sample["train"]
+    with pytest.raises(ValueError, match=r"y has 2 missing labels .*drop those rows first"):
+        rs.RiskModel().fit(X.head(50), pd.array([0, 1] * 24 + [None, None], dtype="Int8"))
+    with pytest.raises(
+        rs.DataValidationError, match=r"features\.stmt_dpd_max_90d: the model needs 2 features the data lacks"
+    ):
+        model.predict_proba(X.drop(columns=["stmt_dpd_max_90d", "txn_count_30d"]).head())
+    changed = X.head(20).assign(acct_product=pd.Categorical(["mortgage"] * 20))
+    with pytest.warns(UserWarning, match=r"features\.acct_product: 20 rows have categories not seen in training"):
+        model.predict_proba(changed)
+    with pytest.raises(rs.NotFittedError, match="not fitted yet"):
+        rs.RiskModel().predict_proba(X.head())
+    with pytest.raises(ValueError, match="calibration must be 'isotonic', 'sigmoid' or None; got 'platt'"):
+        rs.RiskModel(calibration="platt").fit(X[train], y[train])  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- bundle
+
+
+def test_bundle_round_trip_is_bit_for_bit(sample: dict, tmp_path: Path) -> None:
+    model, X = sample["model"], sample["X"]
+    folder = model.save(tmp_path / "bundle")
+    assert sorted(p.name for p in folder.iterdir()) == ["SHA256SUMS", "catalogue.csv", "manifest.json", "model.txt"]
+    for file in folder.iterdir():
+        raw = file.read_bytes()
+        assert not raw.startswith(b"\x80"), f"{file.name} looks like a pickle"
+        raw.decode("utf-8")  # every file is text
+    loaded = rs.RiskModel.load(folder)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict_raw(X), model.predict_raw(X))
+    pd.testing.assert_frame_equal(loaded.score(X), model.score(X))
+    pd.testing.assert_frame_equal(loaded.catalogue_, model.catalogue_, check_dtype=False)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["bundle_version"] == 1 and set(manifest["files"]) == {"model.txt", "catalogue.csv"}
+    assert manifest["features"]["categories"]["acct_product"] == ["card", "loan"]
+    assert manifest["versions"]["lightgbm"] and manifest["training"]["rows"] == int(sample["train"].sum())
+    # The builder travels with the model and rebuilds the same features.
+    rebuilt = loaded.builder_.transform(sample["events"], X.index[:300])
+    pd.testing.assert_frame_equal(rebuilt, X.head(300), check_exact=True)
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):
+        model.save(folder)
+
+
+@pytest.mark.parametrize("name", ["model.txt", "manifest.json", "catalogue.csv", "SHA256SUMS"])
+def test_a_changed_byte_anywhere_is_detected(sample: dict, tmp_path: Path, name: str) -> None:
+    folder = sample["model"].save(tmp_path / "bundle")
+    path = folder / name
+    raw = bytearray(path.read_bytes())
+    digits = [i for i, b in enumerate(raw) if chr(b).isdigit()]
+    i = digits[len(digits) // 2]
+    raw[i] = ord("7") if raw[i] != ord("7") else ord("3")
+    path.write_bytes(bytes(raw))
+    with pytest.raises(rs.BundleIntegrityError):
+        rs.RiskModel.load(folder)
+
+
+def test_missing_file_and_unknown_version(sample: dict, tmp_path: Path) -> None:
+    folder = sample["model"].save(tmp_path / "bundle")
+    (folder / "catalogue.csv").unlink()
+    with pytest.raises(rs.BundleIntegrityError, match=r"catalogue\.csv is missing"):
+        rs.RiskModel.load(folder)
+    folder = sample["model"].save(tmp_path / "bundle2")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["bundle_version"] = 99
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    import hashlib
+
+    sums = (folder / "SHA256SUMS").read_text().splitlines()
+    digest = hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
+    (folder / "SHA256SUMS").write_text(
+        "".join(f"{digest}  manifest.json\n" if line.endswith("manifest.json") else line + "\n" for line in sums)
+    )
+    with pytest.raises(rs.BundleIntegrityError, match="unknown bundle format or version 'riskscore-bundle' 99"):
+        rs.RiskModel.load(folder)
+    with pytest.raises(rs.BundleIntegrityError, match="is not a folder"):
+        rs.RiskModel.load(tmp_path / "nothing")
+
+
+def test_save_never_leaves_a_partial_bundle(sample: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import riskscore.model as m
+
+    def boom(*args: object, **kw: object) -> dict:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(m.RiskModel, "_manifest", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        sample["model"].save(tmp_path / "bundle")
+    assert list(tmp_path.iterdir()) == []
