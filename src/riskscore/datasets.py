@@ -200,7 +200,11 @@ def _draw_accounts(rng: np.random.Generator, n: int, months: int, start: pd.Time
     is_card = rng.random(n) < 0.7
     behaviour = rng.choice(len(BEHAVIOURS), size=n, p=_BEHAVIOUR_MIX)
     income = np.round(rng.lognormal(np.log(4800), 0.45, n), -1)
-    slack = rng.uniform(0.12, 0.45, n)
+    # Share of income free for debt service: revolvers run thin budgets (that is
+    # why they revolve), full payers have room; types in order of BEHAVIOURS.
+    low = np.array([0.25, 0.06, 0.15, 0.12, 0.20])[behaviour]
+    high = np.array([0.50, 0.28, 0.45, 0.40, 0.45])[behaviour]
+    slack = rng.uniform(low, high)
     # 75% of accounts were opened before the window, the rest during its first part.
     start_d = np.datetime64(start.date(), "D")
     seasoned = rng.random(n) < 0.75
@@ -238,9 +242,11 @@ def _stress_paths(rng: np.random.Generator, acc: _Accounts, months: int) -> tupl
     magnitude = rng.uniform(0.6, 1.0, n)
     stress = np.zeros((n, months))
     level = np.zeros(n)
+    # Minor shocks (a repair, a short illness) a month: stretched revolvers feel more of them.
+    minor_hazard = np.where(acc.behaviour == 1, 0.03, 0.012)
     for t in range(months):
         in_major = hardship & (t >= major_start) & (t < major_end)
-        minor = (~hardship) & (rng.random(n) < 0.015)
+        minor = (~hardship) & (rng.random(n) < minor_hazard)
         target = np.where(in_major, magnitude, 0.0)
         # Stress builds as savings run out and fades on recovery, over months.
         level = np.where(target > level, level + (target - level) * 0.3, level * 0.8)
@@ -333,7 +339,9 @@ def _simulate_cards(
         intended = np.where(stressed, due * (1.0 + (s < 0.5)), intended)  # cut back to the minimum
         intended = np.where(forgot_last, np.maximum(intended, due), intended)
         cash = cap + savings
-        paid = np.minimum(intended, cash)
+        # Short of cash for what they meant to pay, people keep what they can and
+        # pay the minimum; short of the minimum, whatever they have.
+        paid = np.where(cash >= intended, intended, np.where(cash >= due, due, cash))
         forgets = rng.random(n) < np.where(forgot_last, acc.forget_rate * 2.0, acc.forget_rate)
         paid = np.where(forgets | stopped, 0.0, paid)
         paid = np.where(on, np.round(paid, 2), 0.0)

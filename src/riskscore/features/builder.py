@@ -182,6 +182,10 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         Threads for ``transform``: ``None`` or -1 uses every core, 1 runs
         serially (e.g. inside a process pool). Accounts are split into ranges;
         the result does not depend on ``n_jobs``.
+    statement_columns : sequence of str, default=()
+        Further numeric columns of ``statements`` (the lender's own status
+        code, fees, ...) to summarise: latest and previous value, and the
+        mean, minimum and maximum per window (``stmt_extra_<column>_*``).
 
     Attributes
     ----------
@@ -215,6 +219,7 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         allow_protected: Sequence[str] = (),
         essential_categories: Sequence[str] | None = None,
         n_jobs: int | None = None,
+        statement_columns: Sequence[str] = (),
     ) -> None:
         self.windows = windows
         self.families = families
@@ -222,6 +227,7 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         self.allow_protected = allow_protected
         self.essential_categories = essential_categories
         self.n_jobs = n_jobs
+        self.statement_columns = statement_columns
 
     # ----------------------------------------------------------------- fit
 
@@ -277,6 +283,8 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
                 )
                 assert events.transactions is not None
                 fitted[name] = spending.fit(events.transactions, essential)
+            elif name == "repayment":
+                fitted[name] = repayment.fit(events.statements, tuple(self.statement_columns))  # type: ignore[arg-type]
             else:
                 fitted[name] = module.fit(getattr(events, module.TABLE))
         return self._set_fitted(windows, tuple(families), fitted, excluded)
@@ -385,9 +393,11 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
             for f in self.families_
             if getattr(events, FAMILIES[f].TABLE) is None
         ]
-        needs_min_due = "repayment" in self.families_ and self.fitted_["repayment"]["min_due"]
-        if needs_min_due and events.statements is not None and "min_due" not in events.statements.columns:
-            problems.append(Problem("statements", "min_due", "required_column", "the fitted builder uses min_due"))
+        if "repayment" in self.families_ and events.statements is not None:
+            fitted = self.fitted_["repayment"]
+            for col in ["min_due"] * bool(fitted["min_due"]) + list(fitted.get("extra", [])):
+                if col not in events.statements.columns:
+                    problems.append(Problem("statements", col, "required_column", f"the fitted builder uses {col}"))
         if problems:
             raise DataValidationError(problems)
         code, as_of, index = prepare_observations(events, obs)
@@ -498,7 +508,16 @@ def describe(names: Iterable[str]) -> pd.DataFrame:
     days = sorted({int(d) for n in names for d in re.findall(r"_(\d+)d(?=_|$)", n)})
     windows = tuple(Window(f"{d}d", d * 86_400) for d in days)
     full: dict[str, dict[str, Any]] = {
-        "repayment": {"min_due": True},
+        "repayment": {
+            "min_due": True,
+            "extra": sorted(
+                {
+                    m
+                    for n in names
+                    for m in re.findall(r"^stmt_extra_(.+?)_(?:last|prev|mean_\d+d|min_\d+d|max_\d+d)$", n)
+                }
+            ),
+        },
         "instalment": {},
         "spending": {"has_channel": True, "categories": ["any"], "essential": []},
         "account": {"numeric": [], "categorical": {}, "skipped": {}, "products": [], "limit_history": True},

@@ -23,9 +23,28 @@ _TOL = 0.005  # half a cent: amounts equal up to rounding
 _TREND_MIN_DAYS = 60
 
 
-def fit(events_table: pd.DataFrame) -> dict[str, Any]:
-    """What the family learns from the training data: which optional columns exist."""
-    return {"min_due": "min_due" in events_table.columns}
+CONTRACT_COLUMNS = frozenset({"account_id", "statement_date", "balance", "payment", "dpd", "min_due", "credit_limit"})
+
+
+def fit(events_table: pd.DataFrame, extra: Sequence[str] = ()) -> dict[str, Any]:
+    """What the family learns from the training data: which optional columns exist.
+
+    ``extra`` names further numeric statement columns of the lender's own (a
+    status code, fees charged, ...) to summarise as ``stmt_extra_<column>_*``.
+    """
+    problems = []
+    for col in extra:
+        if col in CONTRACT_COLUMNS:
+            problems.append(f"{col!r} is a contract column with features of its own")
+        elif col not in events_table.columns:
+            problems.append(f"{col!r} is not a statements column")
+        elif not pd.api.types.is_numeric_dtype(events_table[col].dtype) or pd.api.types.is_bool_dtype(
+            events_table[col].dtype
+        ):
+            problems.append(f"{col!r} is not numeric (dtype {events_table[col].dtype})")
+    if problems:
+        raise ValueError(f"statement_columns must be numeric non-contract columns of statements; {'; '.join(problems)}")
+    return {"min_due": "min_due" in events_table.columns, "extra": list(extra)}
 
 
 def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec]:
@@ -46,7 +65,23 @@ def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec
     add("util_last", None, "utilisation (balance / credit limit) on the latest statement", 1, "utilisation")
     add("pay_ratio_last", None, "latest payment as a share of the previous balance", -1, "payment_pattern")
     add("balance_last", None, "balance on the latest statement", 0, "balance_level")
+    add("dpd_prev", None, "days past due on the statement before the latest", 1, "recent_delinquency")
+    add("util_prev", None, "utilisation on the statement before the latest", 1, "utilisation")
+    add(
+        "pay_ratio_prev",
+        None,
+        "payment as a share of the previous balance, one statement earlier",
+        -1,
+        "payment_pattern",
+    )
+    for col in fitted.get("extra", []):
+        add(f"extra_{col}_last", None, f"{col} on the latest statement", 0, "statement_extra")
+        add(f"extra_{col}_prev", None, f"{col} on the statement before the latest", 0, "statement_extra")
     for w in windows:
+        for col in fitted.get("extra", []):
+            add(f"extra_{col}_mean", w, f"mean {col} of statements {{w}}", 0, "statement_extra")
+            add(f"extra_{col}_min", w, f"lowest {col} of statements {{w}}", 0, "statement_extra")
+            add(f"extra_{col}_max", w, f"highest {col} of statements {{w}}", 0, "statement_extra")
         add("count", w, "statements {w}", 0, "statement_history")
         add("dpd_max", w, "highest days past due {w}", 1, "recent_delinquency")
         add("late_count", w, "statements past due {w}", 1, "recent_delinquency")
@@ -104,6 +139,14 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
     out["stmt_util_last"] = E.last(util, start, hi)
     out["stmt_pay_ratio_last"] = E.last(pay_ratio, start, hi)
     out["stmt_balance_last"] = E.last(balance, start, hi)
+    before_last = np.maximum(hi - 1, start)  # the range up to the statement before the latest
+    out["stmt_dpd_prev"] = E.last(dpd, start, before_last)
+    out["stmt_util_prev"] = E.last(util, start, before_last)
+    out["stmt_pay_ratio_prev"] = E.last(pay_ratio, start, before_last)
+    extras = {col: st[col].to_numpy(dtype=np.float64) for col in ctx.fitted.get("extra", [])}
+    for col, values in extras.items():
+        out[f"stmt_extra_{col}_last"] = E.last(values, start, hi)
+        out[f"stmt_extra_{col}_prev"] = E.last(values, start, before_last)
 
     late_n = E.Counter(late)
     over_n = E.Counter(overlimit)
@@ -126,6 +169,13 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
         lo = index.before(obs, w.seconds)
         s = w.label
         count = (hi - lo).astype(np.float64)
+        for col, values in extras.items():
+            known = ~np.isnan(values)
+            out[f"stmt_extra_{col}_mean_{s}"] = E.safe_div(
+                E.range_sum(np.where(known, values, 0.0), lo, hi), E.Counter(known)(lo, hi)
+            )
+            out[f"stmt_extra_{col}_min_{s}"] = E.range_min(values, lo, hi)
+            out[f"stmt_extra_{col}_max_{s}"] = E.range_max(values, lo, hi)
         out[f"stmt_count_{s}"] = count
         out[f"stmt_dpd_max_{s}"] = E.range_max(dpd, lo, hi)
         out[f"stmt_late_count_{s}"] = late_n(lo, hi)
