@@ -29,7 +29,20 @@ def test_demo_summarises_the_sample(tmp_path: Path, capsys: pytest.CaptureFixtur
     expected = rs.datasets.load_sample().summary()  # type: ignore[union-attr]
     assert summary["rows"].to_dict() == expected["rows"].to_dict()
     assert list(summary.index) == ["accounts", "statements", "installments", "transactions", "contacts"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.parquet", "summary.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "evaluation.csv",
+        "features.parquet",
+        "model",
+        "scores.parquet",
+        "summary.csv",
+    ]
+    model = rs.RiskModel.load(tmp_path / "model")
+    scores = pd.read_parquet(tmp_path / "scores.parquet")
+    assert list(scores.columns) == ["pd", "points", "band"] and len(scores) > 1000
+    evaluation = pd.read_csv(tmp_path / "evaluation.csv", index_col=0)
+    auc = evaluation.loc["all", "auc"]
+    assert 0.7 < auc < 0.95 and f"AUC {auc:.3f}" in out
+    assert model.builder_ is not None
     table = pd.read_parquet(tmp_path / "features.parquet")
     assert table.index.names == ["account_id", "as_of"]
     assert "dpd30_90d" in table.columns and "stmt_dpd_max_90d" in table.columns

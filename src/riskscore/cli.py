@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["main"]
@@ -81,12 +82,41 @@ def _demo(args: argparse.Namespace) -> int:
     )
     print(f"features: {features.shape[1]} point-in-time features from families {', '.join(builder.families_)}")
 
+    # Train on the earlier complete windows, test on the latest six months of them.
+    from riskscore.evaluate import evaluate
+    from riskscore.model import RiskModel
+
+    complete = labels.notna().to_numpy()
+    X, y = features[complete], labels[complete].astype(int)
+    y.index = X.index
+    dates = np.sort(X.index.get_level_values("as_of").unique())
+    cut = dates[max(1, len(dates) - 6)]
+    train = X.index.get_level_values("as_of") < cut
+    model = RiskModel(random_state=0).fit(X[train], y[train], builder=builder)
+    report = evaluate(y[~train], model.predict_proba(X[~train])[:, 1])
+    s = report.summary
+    print(
+        f"model: {model.booster_.num_trees()} trees, trained on as_of before {pd.Timestamp(cut):%Y-%m-%d}; "
+        f"out of time ({int((~train).sum()):,} observations): AUC {s['auc']:.3f}, KS {s['ks']:.3f}, "
+        f"Brier {s['brier']:.4f}, calibration error {s['ece']:.4f}, lift at top 10% {s['lift_10']:.1f}x"
+    )
+    latest = obs[obs["as_of"] == obs["as_of"].max()]
+    scores = model.score(features.loc[pd.MultiIndex.from_frame(latest)])
+    bands = scores["band"].value_counts().sort_index()
+    print(f"scores at {latest['as_of'].max():%Y-%m-%d}: " + ", ".join(f"band {b} {n:,}" for b, n in bands.items()))
+
     args.out.mkdir(parents=True, exist_ok=True)
     _write(args.out / "summary.csv", lambda p: summary.to_csv(p))
     table = features.assign(**{str(labels.name): labels.to_numpy()})
     _write(args.out / "features.parquet", lambda p: table.to_parquet(p))
+    _write(args.out / "scores.parquet", lambda p: scores.to_parquet(p))
+    _write(args.out / "evaluation.csv", lambda p: report.to_frame().to_csv(p))
+    model.save(args.out / "model", overwrite=True)
     print()
-    print(f"summary.csv and features.parquet (features and target) written to {args.out}")
+    print(
+        f"summary.csv, features.parquet (features and target), evaluation.csv, scores.parquet "
+        f"and the model bundle model/ written to {args.out}"
+    )
     return EXIT_OK
 
 
