@@ -20,6 +20,7 @@ from riskscore.errors import (
     RiskscoreError,
 )
 from riskscore.evaluate import EvaluationReport, evaluate
+from riskscore.explain import AdditivityError, Explanation
 from riskscore.features import FeatureBuilder
 from riskscore.labels import make_labels, observation_dates
 from riskscore.model import RiskModel
@@ -31,10 +32,12 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "TABLES",
+    "AdditivityError",
     "BundleIntegrityError",
     "DataValidationError",
     "EvaluationReport",
     "EventData",
+    "Explanation",
     "FeatureBuilder",
     "NotFittedError",
     "PolicyError",

@@ -595,6 +595,19 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             index=index,
         )
 
+    def explain(self, X: Any, chunk_size: int = 20_000) -> Any:
+        """Exact contributions of every feature to each row's margin: a :class:`riskscore.Explanation`.
+
+        LightGBM's native exact path-dependent TreeSHAP, in chunks of
+        ``chunk_size`` rows so memory stays bounded; every row is checked for
+        additivity (contributions + base value = margin within 1e-6), and an
+        ``AdditivityError`` is raised otherwise. Explain only the rows you need
+        (those recommended for outreach): it costs far more than a prediction.
+        """
+        from riskscore.explain import explain
+
+        return explain(self, X, chunk_size=chunk_size)
+
     # ----------------------------------------------------------------- bundle
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
