@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -84,3 +86,126 @@ def test_views(fitted: tuple[rs.RiskModel, pd.DataFrame]) -> None:
     assert isinstance(sx, shap.Explanation)
     assert sx.values.shape == (4, rows.shape[1]) and sx.feature_names == list(rows.columns)
     np.testing.assert_array_equal(sx.base_values, np.full(4, expl.base_value))
+
+
+# --------------------------------------------------------------------------- reason codes
+
+
+def test_every_feature_the_builders_emit_has_exactly_one_reason() -> None:
+    from riskscore.features import FAMILIES
+    from riskscore.features._base import Window
+    from riskscore.reasons import load_reason_catalogue
+
+    cat = load_reason_catalogue()
+    windows = (Window("30d", 30 * 86_400), Window("90d", 90 * 86_400))
+    full = {
+        "repayment": {"min_due": True, "extra": ["status"]},
+        "instalment": {},
+        "spending": {"has_channel": True, "categories": ["any"], "essential": []},
+        "account": {
+            "numeric": ["income"],
+            "categorical": {"region": []},
+            "skipped": {},
+            "products": [],
+            "limit_history": True,
+        },
+    }
+    specs = [s for name, module in FAMILIES.items() for s in module.specs(windows, full[name])]
+    assert len(specs) > 90
+    for spec in specs:
+        code = cat.reason_for(spec.name, spec.group)
+        assert code in cat.reasons, f"{spec.name} (group {spec.group}) has no reason of its own"
+        assert cat.what(spec.name, spec.description, "zh") != spec.name, f"{spec.name} has no Chinese wording"
+    for name in ("acct_age", "acct_sex", "acct_marital_status", "AGE", "acct_Date_Of_Birth"):
+        assert cat.reason_for(name, "customer_profile") is None
+
+
+def test_reason_codes(fitted: tuple[rs.RiskModel, pd.DataFrame]) -> None:
+    model, X = fitted
+    risky = X.loc[model.score(X).sort_values("pd", ascending=False).index[:200]]
+    expl = model.explain(risky)
+    reasons = expl.reason_codes()
+    assert list(reasons.columns) == ["account_id", "as_of", "rank", "reason_code", "text", "contribution", "features"]
+    per_row = reasons.groupby(["account_id", "as_of"])
+    assert per_row.size().max() <= 4 and per_row.size().min() >= 1
+    assert (reasons["contribution"] > 0).all()
+    for _, group in per_row:
+        assert group["rank"].tolist() == list(range(1, len(group) + 1))
+        assert group["contribution"].is_monotonic_decreasing
+    # A reason's contribution is the sum of its features' contributions.
+    first = reasons.iloc[0]
+    row = expl.values.loc[(first["account_id"], first["as_of"])]
+    from riskscore.reasons import load_reason_catalogue
+
+    cat = load_reason_catalogue()
+    members = [
+        f for f in expl.values.columns if cat.reason_for(f, expl.catalogue.loc[f, "group"]) == first["reason_code"]
+    ]
+    assert first["contribution"] == pytest.approx(row[members].sum())
+    assert set(first["features"].split(", ")) <= set(members)
+    # Specific texts that quote the account's values: every one holds a number.
+    assert reasons["text"].str.contains(r"\d").all()
+    assert not reasons["text"].str.contains("score", case=False).any()
+    assert len(expl.reason_codes(top=2).groupby(["account_id", "as_of"]).size().unique()) <= 2
+    assert expl.reason_codes(min_contribution=1e9).empty
+
+
+def test_reason_texts_in_chinese_and_deterministic(fitted: tuple[rs.RiskModel, pd.DataFrame]) -> None:
+    model, X = fitted
+    rows = X.loc[model.score(X).sort_values("pd", ascending=False).index[:50]]
+    expl = model.explain(rows)
+    zh = expl.reason_codes(lang="zh")
+    assert zh["text"].str.contains(r"[\u4e00-\u9fff]").all()
+    en = expl.reason_codes(lang="en")
+    assert not en["text"].str.contains(r"[\u4e00-\u9fff]").any()
+    assert (zh["reason_code"] == en["reason_code"]).all()
+    pd.testing.assert_frame_equal(en, model.explain(rows).reason_codes(lang="en"))
+    with pytest.raises(ValueError, match=r"lang must be one of \['en', 'zh'\]; got 'fr'"):
+        expl.reason_codes(lang="fr")
+    with pytest.raises(ValueError, match="top must be a positive whole number; got 0"):
+        expl.reason_codes(top=0)
+
+
+def test_ties_break_by_reason_code_and_protected_never_cited() -> None:
+    index = pd.MultiIndex.from_tuples([(1, pd.Timestamp("2024-01-01"))], names=["account_id", "as_of"])
+    features = ["stmt_dpd_max_90d", "stmt_util_mean_90d", "acct_age", "txn_cash_advance_share_90d"]
+    from riskscore.features import describe
+
+    expl = rs.Explanation(
+        values=pd.DataFrame([[0.5, 0.5, 2.0, -0.1]], index=index, columns=features),
+        base_value=-3.0,
+        margin=pd.Series([-0.1], index=index),
+        data=pd.DataFrame([[35.0, 0.9, 61.0, 0.0]], index=index, columns=features),
+        catalogue=describe(features),
+    )
+    reasons = expl.reason_codes()
+    assert reasons["reason_code"].tolist() == ["DLQ_RECENT", "UTIL_HIGH"]  # equal sums: by code
+    assert "acct_age" not in ", ".join(reasons["features"])
+    assert reasons["text"].tolist() == [
+        "Recent late payments: highest days past due in the last 90 days was 35 days",
+        "High or rising card utilisation: mean utilisation in the last 90 days was 90%",
+    ]
+    assert expl.reason_codes(lang="zh")["text"].tolist() == [
+        "近期出现逾期：近90天最高逾期天数为35天",
+        "信用卡额度使用率偏高或上升：近90天平均额度使用率为90%",
+    ]
+
+
+def test_reason_codes_are_the_same_in_another_process(
+    fitted: tuple[rs.RiskModel, pd.DataFrame], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    model, X = fitted
+    rows = X.loc[model.score(X).sort_values("pd", ascending=False).index[:40]]
+    folder = model.save(tmp_path / "bundle")
+    rows.to_parquet(tmp_path / "rows.parquet")
+    here = model.explain(rows).reason_codes()
+    code = (
+        "import pandas as pd, riskscore as rs; "
+        f"m = rs.RiskModel.load({str(folder)!r}); X = pd.read_parquet({str(tmp_path / 'rows.parquet')!r}); "
+        f"m.explain(X).reason_codes().to_parquet({str(tmp_path / 'there.parquet')!r})"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "there.parquet"), here)

@@ -108,6 +108,105 @@ class Explanation:
         out.index.name = "feature"
         return out.sort_values("contribution", ascending=False, kind="stable")
 
+    def reason_codes(self, top: int = 4, lang: str = "en", min_contribution: float = 0.0) -> pd.DataFrame:
+        """The principal reasons behind each score, in plain words.
+
+        Contributions are summed within each reason of the reason catalogue;
+        only reasons that raise the risk (sum above ``min_contribution``, in
+        log-odds) are kept, ranked by their sum, ties broken by reason code, at
+        most ``top`` per observation. Each text quotes the account's own value of
+        the feature that contributes most to the reason. Protected attributes
+        never give a reason.
+
+        Parameters
+        ----------
+        top : int, default=4
+            At most this many reasons per observation (Regulation B: four).
+        lang : {"en", "zh"}, default="en"
+        min_contribution : float, default=0.0
+
+        Returns
+        -------
+        DataFrame
+            ``account_id``, ``as_of`` (the index levels of the explained rows),
+            ``rank``, ``reason_code``, ``text``, ``contribution``, ``features``
+            (the reason's risk-increasing features, largest first).
+        """
+        from riskscore.reasons import LANGUAGES, format_value, load_reason_catalogue
+
+        if lang not in LANGUAGES:
+            raise ValueError(f"lang must be one of {list(LANGUAGES)}; got {lang!r}")
+        if int(top) != top or top < 1:
+            raise ValueError(f"top must be a positive whole number; got {top!r}")
+        cat = load_reason_catalogue()
+        features = list(self.values.columns)
+        groups = self.catalogue["group"].reindex(features)
+        reason_of = [cat.reason_for(f, None if pd.isna(g) else str(g)) for f, g in zip(features, groups, strict=True)]
+        codes = sorted({r for r in reason_of if r is not None})
+        member = np.zeros((len(features), len(codes)))
+        for j, r in enumerate(reason_of):
+            if r is not None:
+                member[j, codes.index(r)] = 1.0
+        contrib = self.values.to_numpy()
+        sums = contrib @ member
+        # Rank reasons per row: largest sum first, then reason code (codes are sorted).
+        order = np.argsort(-sums, axis=1, kind="stable")[:, :top]
+        ranked = np.take_along_axis(sums, order, axis=1)
+        keep = ranked > min_contribution
+        rows, ranks = np.nonzero(keep)
+        names = [
+            n if n is not None else ("row" if self.values.index.nlevels == 1 else f"level_{i}")
+            for i, n in enumerate(self.values.index.names)
+        ]
+        index_frame = self.values.index.set_names(names).to_frame(index=False)
+        descriptions = self.catalogue["description"].reindex(features)
+        data = self.data
+        out_text, out_features = [], []
+        for row, rank in zip(rows, ranks, strict=True):
+            code = codes[order[row, rank]]
+            cols = [j for j, r in enumerate(reason_of) if r == code and contrib[row, j] > 0]
+            cols.sort(key=lambda j: (-contrib[row, j], features[j]))
+            out_features.append(", ".join(features[j] for j in cols))
+            lead = (
+                cols[0]
+                if cols
+                else max((j for j, r in enumerate(reason_of) if r == code), key=lambda j: contrib[row, j])
+            )
+            out_text.append(self._reason_text(cat, code, int(lead), int(row), lang, descriptions, data, format_value))
+        result = index_frame.iloc[rows].reset_index(drop=True)
+        result["rank"] = ranks + 1
+        result["reason_code"] = [codes[order[r, k]] for r, k in zip(rows, ranks, strict=True)]
+        result["text"] = out_text
+        result["contribution"] = ranked[rows, ranks]
+        result["features"] = out_features
+        return result
+
+    def _reason_text(
+        self,
+        cat: Any,
+        code: str,
+        lead: int,
+        row: int,
+        lang: str,
+        descriptions: pd.Series,
+        data: pd.DataFrame,
+        format_value: Any,
+    ) -> str:
+        def shown(feature: str) -> str:
+            return str(format_value(data.iloc[row][feature], cat.unit(feature), lang))
+
+        for special in cat.special:
+            if special["reason"] != code or not all(f in data.columns for f in special["requires"]):
+                continue
+            values = {f: data.iloc[row][f] for f in special["requires"]}
+            if any(pd.isna(v) for v in values.values()) or not _holds(special["when"], values):
+                continue
+            return str(special["text"][lang]).format(**{f: shown(f) for f in special["requires"]})
+        feature = str(self.values.columns[lead])
+        entry = cat.reasons.get(code, cat.fallback)
+        what = cat.what(feature, descriptions.get(feature) if code != cat.fallback["code"] else feature, lang)
+        return str(entry["text"][lang]).format(what=what, value=shown(feature))
+
     def to_shap(self) -> Any:
         """A ``shap.Explanation`` (log-odds contributions), for shap's plots.
 
@@ -127,6 +226,18 @@ class Explanation:
             data=data.to_numpy(dtype=np.float64),
             feature_names=list(self.values.columns),
         )
+
+
+def _holds(condition: str, values: dict[str, Any]) -> bool:
+    """Evaluate ``"a > b"`` where a and b are feature names or numbers (no eval)."""
+    left, op, right = condition.split()
+    if op != ">":
+        raise ValueError(f"reason catalogue conditions support '>' only; got {condition!r}")
+
+    def value(term: str) -> float:
+        return float(values[term]) if term in values else float(term)
+
+    return value(left) > value(right)
 
 
 def explain(model: Any, X: Any, chunk_size: int = 20_000) -> Explanation:

@@ -1,0 +1,130 @@
+"""The reason catalogue: which reason each feature belongs to, and the texts that state it.
+
+The catalogue is data (``catalogue_v1.json`` beside this file), versioned, so risk
+and compliance teams can review and change texts without touching code. Every
+feature group of the feature catalogue maps to exactly one reason; features
+outside riskscore's naming grammar fall back to a reason naming the feature;
+protected attributes map to none.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+__all__ = ["LANGUAGES", "ReasonCatalogue", "load_reason_catalogue"]
+
+LANGUAGES = ("en", "zh")
+_WINDOW = re.compile(r"_(\d+)d(?:_\d+d)?$")
+
+
+@dataclass(frozen=True)
+class ReasonCatalogue:
+    """A loaded reason catalogue (see :func:`load_reason_catalogue`)."""
+
+    version: str
+    reasons: dict[str, dict[str, Any]]  # code -> entry
+    group_reason: dict[str, str]  # feature group -> reason code
+    fallback: dict[str, Any]
+    special: tuple[dict[str, Any], ...]
+    stems: dict[str, dict[str, str]]
+
+    def reason_for(self, feature: str, group: str | None) -> str | None:
+        """The reason code of a feature, ``None`` for a protected attribute."""
+        if is_protected(feature):
+            return None
+        if group is not None and group in self.group_reason:
+            return self.group_reason[group]
+        return str(self.fallback["code"])
+
+    def title(self, code: str, lang: str) -> str:
+        """The reason's short title in ``lang``."""
+        entry = self.reasons.get(code, self.fallback)
+        return str(entry["title"][lang])
+
+    def what(self, feature: str, description: str | None, lang: str) -> str:
+        """What the feature measures, in ``lang``."""
+        stem, window, column = self._stem(feature)
+        if lang == "en":
+            return description if description else feature
+        entry = self.stems.get(stem)
+        if entry is None:
+            return feature
+        return entry["zh"].format(w=window or "", col=column or "")
+
+    def unit(self, feature: str) -> str:
+        """How the feature's value is shown: pct, days, count, amount, ratio, number or text."""
+        stem, _, _ = self._stem(feature)
+        return self.stems.get(stem, {}).get("unit", "number")
+
+    def _stem(self, feature: str) -> tuple[str, str | None, str | None]:
+        match = _WINDOW.search(feature)
+        window = match.group(1) if match else None
+        base = feature[: match.start()] if match else feature
+        if base in self.stems:
+            return base, window, None
+        extra = re.match(r"^stmt_extra_(.+)_(last|prev|mean|min|max)$", base)
+        if extra:
+            return f"stmt_extra_*_{extra.group(2)}", window, extra.group(1)
+        if base.startswith("acct_"):
+            return "acct_*", window, base[5:]
+        return base, window, None
+
+
+def format_value(value: Any, unit: str, lang: str) -> str:
+    """A feature value as a reader expects it: 92%, 35 days, 1,200."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "not available" if lang == "en" else "无记录"
+    if unit == "text" or isinstance(value, str):
+        return str(value)
+    v = float(value)
+    if unit == "pct":
+        return f"{v:.0%}"
+    if unit == "days":
+        return f"{v:.0f} days" if lang == "en" else f"{v:.0f}天"
+    if unit == "count":
+        return f"{v:.0f}"
+    if unit == "amount":
+        return f"{v:,.0f}"
+    if unit == "ratio":
+        return f"{v:.2f}"
+    return f"{v:g}"
+
+
+def is_protected(feature: str) -> bool:
+    """Whether a feature name is a protected attribute (``acct_age``, ``SEX``, ...)."""
+    from riskscore.features.builder import DEFAULT_PROTECTED
+
+    protected = {re.sub(r"[^0-9a-z]", "", p) for p in DEFAULT_PROTECTED}
+    name = feature[5:] if feature.startswith("acct_") else feature
+    return re.sub(r"[^0-9a-z]", "", name.lower()) in protected
+
+
+@lru_cache(maxsize=4)
+def load_reason_catalogue(version: str = "1") -> ReasonCatalogue:
+    """Load the reason catalogue file ``catalogue_v{version}.json`` shipped with riskscore."""
+    name = f"catalogue_v{version}.json"
+    path = resources.files("riskscore.reasons") / name
+    if not path.is_file():
+        raise FileNotFoundError(f"no reason catalogue {name} in riskscore.reasons")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    reasons = {r["code"]: r for r in doc["reasons"]}
+    group_reason: dict[str, str] = {}
+    for code, entry in reasons.items():
+        for group in entry["groups"]:
+            if group in group_reason:
+                raise ValueError(f"{name}: group {group!r} maps to two reasons, {group_reason[group]} and {code}")
+            group_reason[group] = code
+    return ReasonCatalogue(
+        version=str(doc["version"]),
+        reasons=reasons,
+        group_reason=group_reason,
+        fallback=doc["fallback"],
+        special=tuple(doc.get("special", ())),
+        stems=doc["stems"],
+    )
