@@ -61,7 +61,9 @@ def test_a_broken_sum_raises(fitted: tuple[rs.RiskModel, pd.DataFrame], monkeypa
         return out + 0.01 if kw.get("raw_score") else out
 
     monkeypatch.setattr(model.booster_, "predict", shifted)
-    with pytest.raises(rs.AdditivityError, match=r"must equal the margin within 1e-06; got a gap of 0\.01 on row 0"):
+    with pytest.raises(
+        rs.AdditivityError, match=r"must equal the margin within 1e-06; got a gap of 0\.01 on row \d \(3 rows\)"
+    ):
         model.explain(X.head(3))
 
 
