@@ -1,0 +1,66 @@
+"""riskscore.plots: headless figures that render to real PNG files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+import riskscore as rs
+from riskscore import datasets, plots
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def explained() -> tuple[rs.Explanation, pd.DataFrame]:
+    events = datasets.load_sample()
+    assert isinstance(events, rs.EventData)
+    obs = rs.observation_dates(events, start="2023-06-01", end="2024-06-01")
+    y = rs.make_labels(events, obs)
+    X = rs.FeatureBuilder().fit_transform(events, obs)
+    known = y.notna().to_numpy()
+    X, y = X[known], y[known].astype(int)
+    y.index = X.index
+    model = rs.RiskModel(params={"n_estimators": 200}).fit(X, y)
+    rows = X.loc[model.score(X).nlargest(300, "pd").index]
+    expl = model.explain(rows)
+    return expl, expl.reason_codes()
+
+
+def _saved(fig: Figure, path: Path) -> bytes:
+    fig.savefig(path, dpi=60)
+    data = path.read_bytes()
+    assert data.startswith(PNG) and len(data) > 2000
+    return data
+
+
+def test_waterfall(explained: tuple[rs.Explanation, pd.DataFrame], tmp_path: Path) -> None:
+    expl, reasons = explained
+    account, as_of = expl.values.index[0]
+    fig = plots.waterfall(expl, account, as_of, max_features=8)
+    assert isinstance(fig, Figure)
+    texts = " ".join(t.get_text() for t in fig.texts)
+    first = reasons[(reasons["account_id"] == account) & (reasons["as_of"] == as_of)]["text"].iloc[0]
+    assert first in texts  # the account's reasons are printed under the chart
+    ax = fig.axes[0]
+    assert len(ax.patches) == 9  # 8 features and the rest
+    _saved(fig, tmp_path / "waterfall.png")
+
+
+def test_beeswarm_and_reason_frequency(explained: tuple[rs.Explanation, pd.DataFrame], tmp_path: Path) -> None:
+    expl, reasons = explained
+    fig = plots.beeswarm(expl, max_features=10)
+    assert len(fig.axes[0].get_yticklabels()) == 10
+    _saved(fig, tmp_path / "beeswarm.png")
+    fig = plots.reason_frequency(reasons)
+    bars = fig.axes[0].patches
+    counts = reasons[reasons["rank"] == 1]["reason_code"].value_counts()
+    assert sorted(round(b.get_width()) for b in bars) == sorted(counts.head(15).tolist())
+    _saved(fig, tmp_path / "reasons.png")
