@@ -29,3 +29,21 @@ def machine() -> str:
         f"{platform.system()} {platform.machine()} ({cpu}), {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}"
     )
+
+
+def portfolio_matrix(accounts: int, seed: int) -> tuple[Any, Any, Any]:
+    """make_portfolio(accounts, 24 months, seed) -> (events, X, y) on complete windows.
+
+    The scoring grid of current accounts at month starts, the 30+ DPD in 90 days
+    target and every feature; observations whose window is not complete dropped.
+    """
+    import riskscore as rs
+
+    events, _ = rs.datasets.make_portfolio(n_accounts=accounts, months=24, seed=seed)
+    obs = rs.observation_dates(events)
+    y = rs.make_labels(events, obs)
+    X = rs.FeatureBuilder().fit_transform(events, obs)
+    known = y.notna().to_numpy()
+    X, y = X[known], y[known].astype(int)
+    y.index = X.index
+    return events, X, y

@@ -13,25 +13,13 @@ feature_perturbation="tree_path_dependent").shap_values`. Median of --repeat run
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-
-
-def median_time(fn: Callable[[], object], repeat: int) -> tuple[float, list[float]]:
-    runs = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - start)
-    return statistics.median(runs), runs
 
 
 def main() -> None:
@@ -42,19 +30,13 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     import shap
-    from _timing import machine
+    from _timing import machine, median_seconds, portfolio_matrix
 
     import riskscore as rs
 
     warnings.simplefilter("ignore", UserWarning)
     print(machine(), f"shap {shap.__version__}")
-    events, _ = rs.datasets.make_portfolio(n_accounts=args.accounts, months=24, seed=1)
-    obs = rs.observation_dates(events)
-    y = rs.make_labels(events, obs)
-    X = rs.FeatureBuilder().fit_transform(events, obs)
-    known = y.notna().to_numpy()
-    X, y = X[known], y[known].astype(int)
-    y.index = X.index
+    _events, X, y = portfolio_matrix(args.accounts, seed=1)
     model = rs.RiskModel().fit(X, y)
     rows = X.sample(args.rows, replace=len(X) < args.rows, random_state=0)
     booster = model.booster_
@@ -62,11 +44,11 @@ def main() -> None:
         f"{len(X):,} observations, {X.shape[1]} features; model: {booster.num_trees()} trees, "
         f"max_depth {model.booster_.params.get('max_depth')}; explaining {len(rows):,} rows"
     )
-    predict, p_runs = median_time(lambda: model.predict_proba(rows), args.repeat)
-    explain, e_runs = median_time(lambda: model.explain(rows), args.repeat)
+    predict, p_runs = median_seconds(lambda: model.predict_proba(rows), args.repeat)
+    explain, e_runs = median_seconds(lambda: model.explain(rows), args.repeat)
     explainer = shap.TreeExplainer(booster, feature_perturbation="tree_path_dependent")
     frame = model._as_frame(rows, fitting=False)[0]
-    reference, s_runs = median_time(lambda: explainer.shap_values(frame), args.repeat)
+    reference, s_runs = median_seconds(lambda: explainer.shap_values(frame), args.repeat)
     values = model.explain(rows.head(2000)).values.to_numpy()
     gap = np.abs(values - explainer.shap_values(frame.head(2000))).max()
     for name, t, runs in (

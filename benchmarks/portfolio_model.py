@@ -29,19 +29,13 @@ def main() -> None:
     parser.add_argument("--cut", default="2024-04-01")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
-    from _timing import machine
+    from _timing import machine, portfolio_matrix
 
     import riskscore as rs
 
     print(machine())
     start = time.perf_counter()
-    events, _ = rs.datasets.make_portfolio(n_accounts=args.accounts, months=24, seed=args.seed)
-    obs = rs.observation_dates(events)
-    y = rs.make_labels(events, obs)
-    X = rs.FeatureBuilder().fit_transform(events, obs)
-    known = y.notna().to_numpy()
-    X, y = X[known], y[known].astype(int)
-    y.index = X.index
+    _events, X, y = portfolio_matrix(args.accounts, seed=args.seed)
     as_of = X.index.get_level_values("as_of")
     train = as_of < pd.Timestamp(args.cut)
     print(

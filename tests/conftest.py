@@ -89,3 +89,28 @@ def tiny_tables() -> dict[str, pd.DataFrame]:
 @pytest.fixture
 def tables() -> dict[str, pd.DataFrame]:
     return tiny_tables()
+
+
+@pytest.fixture(scope="session")
+def sample_xy() -> dict[str, object]:
+    """The bundled sample as a modelling table: events, fitted builder, X and y of complete windows."""
+    import riskscore as rs
+
+    events = rs.datasets.load_sample()
+    obs = rs.observation_dates(events)  # type: ignore[arg-type]
+    y = rs.make_labels(events, obs)  # type: ignore[arg-type]
+    builder = rs.FeatureBuilder()
+    X = builder.fit_transform(events, obs)  # type: ignore[arg-type]
+    known = y.notna().to_numpy()
+    X, y = X[known], y[known].astype(int)
+    y.index = X.index
+    return {"events": events, "builder": builder, "X": X, "y": y}
+
+
+@pytest.fixture(scope="session")
+def sample_model(sample_xy: dict[str, object]) -> tuple[object, pd.DataFrame]:
+    """A default RiskModel fitted on every complete observation of the sample, and X."""
+    import riskscore as rs
+
+    X, y = sample_xy["X"], sample_xy["y"]
+    return rs.RiskModel().fit(X, y), X  # type: ignore[arg-type]

@@ -10,20 +10,11 @@ import pytest
 import shap  # a test dependency: the reference implementation
 
 import riskscore as rs
-from riskscore import datasets
 
 
 @pytest.fixture(scope="module")
-def fitted() -> tuple[rs.RiskModel, pd.DataFrame]:
-    events = datasets.load_sample()
-    assert isinstance(events, rs.EventData)
-    obs = rs.observation_dates(events, start="2023-06-01", end="2024-09-01")
-    y = rs.make_labels(events, obs)
-    X = rs.FeatureBuilder().fit_transform(events, obs)
-    known = y.notna().to_numpy()
-    X, y = X[known], y[known].astype(int)
-    y.index = X.index
-    return rs.RiskModel().fit(X, y), X
+def fitted(sample_model: tuple[rs.RiskModel, pd.DataFrame]) -> tuple[rs.RiskModel, pd.DataFrame]:
+    return sample_model
 
 
 def test_contributions_equal_shap_tree_explainer(fitted: tuple[rs.RiskModel, pd.DataFrame]) -> None:

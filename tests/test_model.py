@@ -13,7 +13,6 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import riskscore as rs
-from riskscore import datasets
 from riskscore.model import DEFAULT_BANDS, PD_FLOOR
 
 EXPECTED_FAILED_CHECKS = {
@@ -33,20 +32,12 @@ def test_sklearn_estimator_checks(estimator: rs.RiskModel, check: object) -> Non
 
 
 @pytest.fixture(scope="module")
-def sample() -> dict[str, object]:
-    events = datasets.load_sample()
-    assert isinstance(events, rs.EventData)
-    obs = rs.observation_dates(events)
-    y = rs.make_labels(events, obs)
-    builder = rs.FeatureBuilder()
-    X = builder.fit_transform(events, obs)
-    known = y.notna().to_numpy()
-    X, y = X[known], y[known].astype(int)
-    y.index = X.index
-    as_of = X.index.get_level_values("as_of")
+def sample(sample_xy: dict[str, object]) -> dict[str, object]:
+    X, y, builder = sample_xy["X"], sample_xy["y"], sample_xy["builder"]
+    as_of = X.index.get_level_values("as_of")  # type: ignore[attr-defined]
     train = as_of < pd.Timestamp("2024-04-01")
-    model = rs.RiskModel().fit(X[train], y[train], builder=builder)
-    return {"events": events, "builder": builder, "X": X, "y": y, "train": train, "model": model}
+    model = rs.RiskModel().fit(X[train], y[train], builder=builder)  # type: ignore[index]
+    return {"events": sample_xy["events"], "builder": builder, "X": X, "y": y, "train": train, "model": model}
 
 
 def test_time_ordered_holdout_is_the_latest_dates(sample: dict) -> None:

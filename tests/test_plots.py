@@ -13,22 +13,14 @@ import pytest
 from matplotlib.figure import Figure
 
 import riskscore as rs
-from riskscore import datasets, plots
+from riskscore import plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def explained() -> tuple[rs.Explanation, pd.DataFrame]:
-    events = datasets.load_sample()
-    assert isinstance(events, rs.EventData)
-    obs = rs.observation_dates(events, start="2023-06-01", end="2024-06-01")
-    y = rs.make_labels(events, obs)
-    X = rs.FeatureBuilder().fit_transform(events, obs)
-    known = y.notna().to_numpy()
-    X, y = X[known], y[known].astype(int)
-    y.index = X.index
-    model = rs.RiskModel(params={"n_estimators": 200}).fit(X, y)
+def explained(sample_model: tuple[rs.RiskModel, pd.DataFrame]) -> tuple[rs.Explanation, pd.DataFrame]:
+    model, X = sample_model
     rows = X.loc[model.score(X).nlargest(300, "pd").index]
     expl = model.explain(rows)
     return expl, expl.reason_codes()
