@@ -107,8 +107,6 @@ class _Schedule:
         for j in range(1, int(position.max(initial=0)) + 1):
             rows = np.flatnonzero(position == j)
             cum[rows] = cum[rows - 1] + amount_paid[rows]
-        self.row_group = group
-        self.row_paid = paid
         self.row_cum = cum
         self.row_key = group.astype(np.int64) * tl.span + paid
         self.g_start = g_start

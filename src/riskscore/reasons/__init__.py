@@ -42,11 +42,6 @@ class ReasonCatalogue:
             return self.group_reason[group]
         return str(self.fallback["code"])
 
-    def title(self, code: str, lang: str) -> str:
-        """The reason's short title in ``lang``."""
-        entry = self.reasons.get(code, self.fallback)
-        return str(entry["title"][lang])
-
     def what(self, feature: str, description: str | None, lang: str) -> str:
         """What the feature measures, in ``lang``."""
         stem, window, column = self._stem(feature)
