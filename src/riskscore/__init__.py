@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from riskscore import datasets, features
+from riskscore import datasets, features, segments
 from riskscore.data import TABLES, EventData
 from riskscore.errors import (
     BundleIntegrityError,
@@ -50,4 +50,5 @@ __all__ = [
     "features",
     "make_labels",
     "observation_dates",
+    "segments",
 ]

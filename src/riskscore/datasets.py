@@ -201,9 +201,10 @@ def _draw_accounts(rng: np.random.Generator, n: int, months: int, start: pd.Time
     behaviour = rng.choice(len(BEHAVIOURS), size=n, p=_BEHAVIOUR_MIX)
     income = np.round(rng.lognormal(np.log(4800), 0.45, n), -1)
     # Share of income free for debt service: revolvers run thin budgets (that is
-    # why they revolve), full payers have room; types in order of BEHAVIOURS.
-    low = np.array([0.25, 0.06, 0.15, 0.12, 0.20])[behaviour]
-    high = np.array([0.50, 0.28, 0.45, 0.40, 0.45])[behaviour]
+    # why they revolve), full payers and the forgetful have room; types in order
+    # of BEHAVIOURS.
+    low = np.array([0.25, 0.06, 0.25, 0.12, 0.20])[behaviour]
+    high = np.array([0.50, 0.28, 0.50, 0.40, 0.45])[behaviour]
     slack = rng.uniform(low, high)
     # 75% of accounts were opened before the window, the rest during its first part.
     start_d = np.datetime64(start.date(), "D")
@@ -214,7 +215,10 @@ def _draw_accounts(rng: np.random.Generator, n: int, months: int, start: pd.Time
     limit_card = np.round(income * rng.uniform(0.8, 3.5, n), -2)
     limit_loan = np.round(income * rng.uniform(1.5, 6.0, n), -2)
     forget = np.where(behaviour == 2, rng.uniform(0.06, 0.22, n), rng.uniform(0.0, 0.01, n))
-    revolve = np.where(behaviour == 1, rng.uniform(0.0, 0.2, n), rng.uniform(0.3, 1.0, n))
+    # Share of the balance paid when not paying in full: revolvers pay little;
+    # the forgetful, whose capacity is intact, pay most of it when they remember.
+    revolve_low = np.where(behaviour == 2, 0.5, 0.3)
+    revolve = np.where(behaviour == 1, rng.uniform(0.0, 0.2, n), rng.uniform(revolve_low, 1.0, n))
     return _Accounts(
         n=n,
         is_card=is_card,
@@ -339,9 +343,11 @@ def _simulate_cards(
         intended = np.where(stressed, due * (1.0 + (s < 0.5)), intended)  # cut back to the minimum
         intended = np.where(forgot_last, np.maximum(intended, due), intended)
         cash = cap + savings
-        # Short of cash for what they meant to pay, people keep what they can and
-        # pay the minimum; short of the minimum, whatever they have.
-        paid = np.where(cash >= intended, intended, np.where(cash >= due, due, cash))
+        # Short of cash for what they meant to pay, people pay what this month's
+        # budget allows, drawing on savings for the minimum only; short of the
+        # minimum, whatever they have.
+        affordable = np.maximum(due, np.minimum(intended, cap))
+        paid = np.where(cash >= intended, intended, np.where(cash >= due, affordable, cash))
         forgets = rng.random(n) < np.where(forgot_last, acc.forget_rate * 2.0, acc.forget_rate)
         paid = np.where(forgets | stopped, 0.0, paid)
         paid = np.where(on, np.round(paid, 2), 0.0)

@@ -207,6 +207,36 @@ class Explanation:
         what = cat.what(feature, descriptions.get(feature) if code != cat.fallback["code"] else feature, lang)
         return str(entry["text"][lang]).format(what=what, value=shown(feature))
 
+    def segment(self, rules: Any = None, evidence: bool = False) -> pd.Series | pd.DataFrame:
+        """The borrower's situation behind each score, from the explained feature values.
+
+        One of ``forgetful`` (sporadic short lateness, capacity intact: a
+        reminder helps), ``cannot_pay`` (strain: minimum payments, rising or
+        maxed-out utilisation, cash advances, slipping instalments: offer a
+        plan), ``will_not_pay`` (paying well, then spending runs the balance
+        up: call) or ``unknown`` (too little history or no evidence). The rules
+        and their thresholds are in :mod:`riskscore.segments`.
+
+        Parameters
+        ----------
+        rules : riskscore.segments.SegmentRules, optional
+            Thresholds of the rules; the documented defaults when omitted.
+        evidence : bool, default=False
+            Also return the evidence each segment rests on.
+
+        Returns
+        -------
+        Series or DataFrame
+            Indexed like the explained rows: the ``segment`` (categorical), and
+            with ``evidence=True`` a DataFrame with ``segment`` and
+            ``evidence`` (tuple of evidence codes, see
+            :data:`riskscore.segments.EVIDENCE`).
+        """
+        from riskscore.segments import segment_rows
+
+        out = segment_rows(self.data, rules)
+        return out if evidence else out["segment"]
+
     def to_shap(self) -> Any:
         """A ``shap.Explanation`` (log-odds contributions), for shap's plots.
 
