@@ -24,6 +24,7 @@ from riskscore.explain import AdditivityError, Explanation
 from riskscore.features import FeatureBuilder
 from riskscore.labels import make_labels, observation_dates
 from riskscore.model import RiskModel
+from riskscore.outreach import OutreachPolicy, recommend
 
 try:
     __version__ = version("riskscore")
@@ -40,6 +41,7 @@ __all__ = [
     "Explanation",
     "FeatureBuilder",
     "NotFittedError",
+    "OutreachPolicy",
     "PolicyError",
     "Problem",
     "RiskModel",
@@ -50,5 +52,6 @@ __all__ = [
     "features",
     "make_labels",
     "observation_dates",
+    "recommend",
     "segments",
 ]

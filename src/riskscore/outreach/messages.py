@@ -1,0 +1,146 @@
+"""Message templates: versioned data, linted against the policy, rendered per account."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from riskscore.errors import PolicyError
+from riskscore.outreach.policy import OutreachPolicy
+
+__all__ = ["PLACEHOLDERS", "Templates"]
+
+PLACEHOLDERS: tuple[str, ...] = (
+    "lender",
+    "lender_contact",
+    "amount",
+    "due_date",
+    "instalment",
+    "term",
+    "total",
+    "education",
+    "plan_education",
+    "debt_advice",
+    "opt_out",
+    "reasons",
+)
+_LANGS = ("en", "zh")
+
+
+@dataclass(frozen=True)
+class Templates:
+    """Templates keyed by ``"action.channel"`` and language, already linted for one policy."""
+
+    name: str
+    version: str
+    texts: Mapping[str, Mapping[str, str]]
+    education: Mapping[str, str]
+    plan_education: Mapping[str, str]
+    document: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def load(cls, policy: OutreachPolicy, source: str | Path | Mapping[str, Any] | None = None) -> Templates:
+        """Load (the shipped templates by default) and lint against ``policy``; refuse on any breach."""
+        if source is None:
+            raw = resources.files("riskscore.outreach").joinpath("templates_v1.toml").read_bytes()
+            doc: Mapping[str, Any] = tomllib.loads(raw.decode())
+            origin = "templates_v1.toml"
+        elif isinstance(source, Mapping):
+            doc, origin = source, "templates"
+        else:
+            path = Path(source)
+            if not path.is_file() or path.suffix.lower() not in (".toml", ".json"):
+                raise PolicyError(f"templates {str(source)!r}: not an existing .toml or .json file")
+            try:
+                text = path.read_text(encoding="utf-8")
+                doc = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+            except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise PolicyError(f"templates {path}: cannot be parsed: {exc}") from exc
+            origin = str(path)
+        problems: list[str] = []
+        texts: dict[str, dict[str, str]] = {}
+        for key, by_lang in dict(doc.get("templates", {})).items():
+            if not isinstance(by_lang, Mapping) or set(by_lang) != set(_LANGS):
+                problems.append(f"template {key}: needs a text for each of {list(_LANGS)}")
+                continue
+            texts[str(key)] = {str(k): str(v) for k, v in by_lang.items()}
+        extras = {}
+        for key in ("education", "plan_education"):
+            value = doc.get(key, {})
+            if not isinstance(value, Mapping) or set(value) != set(_LANGS):
+                problems.append(f"[{key}] needs a text for each of {list(_LANGS)}")
+                value = {lang: "" for lang in _LANGS}
+            extras[key] = {str(k): str(v) for k, v in value.items()}
+        if problems:
+            raise PolicyError(f"{origin}: " + "; ".join(problems))
+        out = cls(
+            name=str(doc.get("name", origin)),
+            version=str(doc.get("version", "unversioned")),
+            texts=texts,
+            education=extras["education"],
+            plan_education=extras["plan_education"],
+            document=json.loads(json.dumps(doc)),
+        )
+        out.lint(policy, origin)
+        return out
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the template document (canonical JSON), first 16 hex digits."""
+        canonical = json.dumps(self.document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def lint(self, policy: OutreachPolicy, origin: str = "templates") -> None:
+        """Refuse templates with banned content, unknown placeholders or a missing opt-out line."""
+        problems = []
+        pieces = {
+            "education": self.education,
+            "plan_education": self.plan_education,
+            "debt advice": policy.debt_advice,
+            "opt-out text": policy.opt_out_text,
+        }
+        checked = [(f"template {k}", lang, text) for k, by_lang in self.texts.items() for lang, text in by_lang.items()]
+        checked += [(name, lang, text) for name, by_lang in pieces.items() for lang, text in by_lang.items()]
+        for where, lang, text in checked:
+            for ban in policy.banned:
+                for pattern in ban["patterns"]:
+                    m = re.search(pattern, text)
+                    if m:
+                        problems.append(
+                            f"{where} ({lang}) breaks {ban['id']} ({ban['category']}): {m.group(0)!r} matches "
+                            f"{pattern!r} [{ban['source']}]"
+                        )
+        for key, by_lang in self.texts.items():
+            _, _, channel = key.partition(".")
+            for lang, text in by_lang.items():
+                fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+                unknown = sorted(set(fields) - set(PLACEHOLDERS))
+                if unknown:
+                    problems.append(f"template {key} ({lang}): unknown placeholder(s) {unknown}")
+                if channel in policy.electronic and policy.opt_out_text and "opt_out" not in fields:
+                    rule = "an opt-out line is required in every electronic message"
+                    problems.append(f"template {key} ({lang}) has no {{opt_out}}: {rule} (policy {policy.id})")
+        if problems:
+            raise PolicyError(f"{origin} refused under policy {policy.id}: " + "; ".join(problems))
+
+    def key(self, action: str, channel: str) -> str:
+        """Template key of an action on a channel (human review has one brief for all)."""
+        return f"{action}.review" if action == "human_review" else f"{action}.{channel}"
+
+    def has(self, action: str, channel: str) -> bool:
+        """Whether a template exists for the action on the channel."""
+        return self.key(action, channel) in self.texts
+
+    def render(self, action: str, channel: str, lang: str, values: Mapping[str, str]) -> str:
+        """The template filled with ``values`` (missing ones empty), spaces tidied."""
+        text = self.texts[self.key(action, channel)][lang]
+        filled = text.format(**{k: values.get(k, "") for k in PLACEHOLDERS})
+        return re.sub(r"[ \t]{2,}", " ", filled).strip()

@@ -1,0 +1,357 @@
+"""Evaluate a policy's rules for many accounts at once, before any ranking.
+
+Everything is vectorised over accounts: contact hours per time zone (a handful
+of zones, each converted once), attempt caps and quiet periods from the sorted
+contact ledger with ``bincount`` and group offsets. Times are int64 nanoseconds
+since the epoch in UTC; :data:`NEVER` marks a channel that may not be used.
+
+For each account and channel the result is the earliest moment a contact is
+allowed (``now`` when nothing stands in the way) and the rule hits that
+explain it: a *block* (opt-out, cease, suppression, unknown time zone) or a
+*deferral* until a given moment (contact hours, attempt caps, quiet periods).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from riskscore.outreach.policy import OutreachPolicy, Rule
+
+__all__ = ["NEVER", "RuleEvaluation", "RuleHit", "evaluate_rules", "format_local"]
+
+NEVER = np.iinfo(np.int64).max
+_NS_PER_HOUR = 3_600_000_000_000
+
+
+@dataclass
+class RuleHit:
+    """Accounts (``mask``) for which rule ``rule`` blocks or defers ``channel``."""
+
+    rule: str
+    channel: str
+    mask: np.ndarray
+    until: np.ndarray  # int64 ns UTC per account; NEVER for a block
+    why: list[str] | str  # one text for all, or one per masked account (in mask order)
+
+
+@dataclass
+class RuleEvaluation:
+    """Rule outcomes for ``n`` accounts: earliest allowed time per channel and the hits."""
+
+    n: int
+    now: int
+    channels: tuple[str, ...]
+    earliest: dict[str, np.ndarray]
+    hits: list[RuleHit] = field(default_factory=list)
+    route: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    route_rule: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    route_why: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    support: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    support_rule: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    offer_until: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
+    offer_rule: str = ""
+    checked: list[str] = field(default_factory=list)
+
+    def hits_by_account(self) -> list[list[tuple[RuleHit, int]]]:
+        """For each account, the (hit, position in the hit's mask) pairs that concern it."""
+        out: list[list[tuple[RuleHit, int]]] = [[] for _ in range(self.n)]
+        for hit in self.hits:
+            for k, i in enumerate(np.flatnonzero(hit.mask)):
+                out[i].append((hit, k))
+        return out
+
+
+def zone_array(column: pd.Series | None, n: int) -> np.ndarray:
+    """Time-zone names as an object array, ``None`` where unknown (never NaN)."""
+    if column is None:
+        return np.full(n, None, dtype=object)
+    values = column.astype(object).to_numpy()
+    return np.array([None if pd.isna(v) else str(v) for v in values], dtype=object)
+
+
+def format_local(ns: int, zone: str | None) -> str:
+    """An int64 UTC time as local ISO text (``YYYY-MM-DD HH:MM zone``)."""
+    if ns == NEVER:
+        return "never"
+    ts = pd.Timestamp(ns, tz="UTC")
+    if isinstance(zone, str) and zone:
+        ts = ts.tz_convert(zone)
+    return ts.strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _flag(accounts: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(flagged, unknown) for a boolean account column; absent column: nobody flagged."""
+    n = len(accounts)
+    if name not in accounts.columns:
+        return np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    col = accounts[name]
+    unknown = col.isna().to_numpy()
+    if not (pd.api.types.is_bool_dtype(col.dtype) or col.dropna().isin([True, False, 0, 1]).all()):
+        raise ValueError(
+            f"accounts.{name} must be boolean (a suppression flag); got values such as {col.dropna().unique()[:3]!r}"
+        )
+    flagged = col.fillna(False).astype(bool).to_numpy()
+    return flagged | unknown, unknown
+
+
+def _local_minutes(t: np.ndarray, zone: str) -> np.ndarray:
+    local = pd.DatetimeIndex(t.astype("datetime64[ns]")).tz_localize("UTC").tz_convert(zone)
+    return np.asarray(local.hour * 60 + local.minute + (local.second + local.microsecond / 1e6) / 60)
+
+
+def _local_day_start(t: np.ndarray, zone: str, days_ahead: int) -> np.ndarray:
+    """UTC ns of local midnight ``days_ahead`` days after the local date of ``t``."""
+    local = pd.DatetimeIndex(t.astype("datetime64[ns]")).tz_localize("UTC").tz_convert(zone)
+    dates = local.tz_localize(None).normalize() + pd.Timedelta(days=days_ahead)
+    return _localize(dates, zone)
+
+
+def _localize(naive: pd.DatetimeIndex, zone: str) -> np.ndarray:
+    """Wall-clock times in ``zone`` -> UTC ns; a time skipped by DST moves forward, a repeated one is the first."""
+    aware = naive.tz_localize(zone, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="shift_forward")
+    return np.asarray(aware.tz_convert("UTC").tz_localize(None).asi8, dtype=np.int64)
+
+
+def _next_open(t: np.ndarray, zone: str, start: int, end: int) -> np.ndarray:
+    """Earliest time >= t whose local wall-clock time lies in [start, end) minutes."""
+    if len(t) == 0:
+        return t
+    minutes = _local_minutes(t, zone)
+    inside = (minutes >= start) & (minutes < end)
+    local = pd.DatetimeIndex(t.astype("datetime64[ns]")).tz_localize("UTC").tz_convert(zone).tz_localize(None)
+    day = local.normalize() + pd.to_timedelta(np.where(minutes >= end, 1, 0), unit="D")
+    opening = _localize(day + pd.Timedelta(minutes=start), zone)
+    return np.where(inside, t, np.maximum(opening, t))
+
+
+class _Ledger:
+    """The contact ledger of the accounts, in account order then time (UTC ns)."""
+
+    def __init__(self, contacts: pd.DataFrame | None, ids: pd.Index, now: int, events_tz: str) -> None:
+        if contacts is None or contacts.empty:
+            self.code = np.array([], dtype=np.int64)
+            self.time = np.array([], dtype=np.int64)
+            self.channel = np.array([], dtype=object)
+            self.outcome = np.array([], dtype=object)
+            self.direction = np.array([], dtype=object)
+            return
+        code = ids.get_indexer(pd.Index(contacts["account_id"]))
+        keep = code >= 0
+        frame = contacts.loc[keep]
+        naive = pd.DatetimeIndex(frame["timestamp"])
+        # Naive event times are in the events' zone; a repeated DST hour counts as the later instant,
+        # which keeps an attempt in a rolling window longer (fail closed).
+        aware = naive.tz_localize(events_tz, ambiguous=np.zeros(len(naive), dtype=bool), nonexistent="shift_forward")
+        time = np.asarray(aware.tz_convert("UTC").tz_localize(None).asi8, dtype=np.int64)
+        before = time < now  # what is known at `now`
+        order = np.lexsort((time[before], code[keep][before]))
+        self.code = code[keep][before][order]
+        self.time = time[before][order]
+        self.channel = frame["channel"].astype(str).to_numpy()[before][order]
+        self.outcome = frame["outcome"].astype(str).to_numpy()[before][order]
+        if "direction" in frame.columns:
+            self.direction = frame["direction"].astype(object).to_numpy()[before][order]
+        else:
+            self.direction = np.full(len(self.code), None, dtype=object)
+
+    def select(self, channels: list[str], outcomes: list[str], directions: list[str] | None = None) -> np.ndarray:
+        mask = np.isin(self.channel, channels) & np.isin(self.outcome, outcomes)
+        if directions is not None:
+            # A contact of unknown direction counts (fail closed).
+            known = pd.notna(self.direction)
+            mask &= ~known | np.isin(self.direction.astype(str), directions)
+        return mask
+
+
+def evaluate_rules(
+    policy: OutreachPolicy,
+    accounts: pd.DataFrame,
+    contacts: pd.DataFrame | None,
+    now: pd.Timestamp,
+    events_tz: str,
+) -> RuleEvaluation:
+    """Evaluate every rule of ``policy`` for the accounts (rows of ``accounts``, in order).
+
+    ``accounts`` has ``account_id`` and, when known, ``timezone`` and the
+    boolean flag columns; ``contacts`` is the contact ledger (naive times in
+    ``events_tz``); ``now`` is tz-aware.
+    """
+    n = len(accounts)
+    ids = pd.Index(accounts["account_id"])
+    now_ns = int(now.tz_convert("UTC").value)
+    ledger = _Ledger(contacts, ids, now_ns, events_tz)
+    channels = policy.channels
+    earliest = {c: np.full(n, now_ns, dtype=np.int64) for c in channels}
+    result = RuleEvaluation(n=n, now=now_ns, channels=channels, earliest=earliest)
+    result.route = np.full(n, "", dtype=object)
+    result.route_rule = np.full(n, "", dtype=object)
+    result.route_why = np.full(n, "", dtype=object)
+    result.support = np.full(n, "", dtype=object)
+    result.support_rule = np.full(n, "", dtype=object)
+    result.offer_until = np.zeros(n, dtype=np.int64)
+    zones = zone_array(accounts["timezone"] if "timezone" in accounts.columns else None, n)
+    has_zone = np.array([z is not None for z in zones], dtype=bool)
+
+    def block(rule: Rule, channel: str, mask: np.ndarray, why: list[str] | str) -> None:
+        if mask.any():
+            earliest[channel][mask] = NEVER
+            result.hits.append(RuleHit(rule.id, channel, mask, np.full(int(mask.sum()), NEVER), why))
+
+    def defer(rule: Rule, channel: str, until: np.ndarray, why: str) -> None:
+        mask = until > now_ns
+        if mask.any():
+            current = earliest[channel]
+            current[mask] = np.maximum(current[mask], until[mask])
+            result.hits.append(RuleHit(rule.id, channel, mask, until[mask], why))
+
+    # Fixed blocks and deferrals first, contact hours last (they apply at the deferred time).
+    for rule in policy.rules:
+        result.checked.append(rule.id)
+        kind = rule.kind
+        if kind == "timezone_required":
+            why = (
+                "the accounts table has no timezone column: contact hours cannot be checked"
+                if "timezone" not in accounts.columns
+                else "the account has no time zone: contact hours cannot be checked"
+            )
+            for c in rule.channels:
+                block(rule, c, ~has_zone, why)
+        elif kind == "opt_out":
+            for c in rule.channels:
+                sel = ledger.select([c], list(rule.params["outcomes"]))
+                opted = np.bincount(ledger.code[sel], minlength=n) > 0
+                block(rule, c, opted, f"the borrower opted out of {c}")
+        elif kind == "suppress":
+            mask = np.zeros(n, dtype=bool)
+            reasons: list[list[str]] = [[] for _ in range(n)]
+            for flag in rule.params["flags"]:
+                flagged, unknown = _flag(accounts, flag)
+                for i in np.flatnonzero(flagged):
+                    reasons[i].append(
+                        f"{flag} flag unknown (missing value)" if unknown[i] else f"account flagged {flag}"
+                    )
+                mask |= flagged
+            for outcome in rule.params.get("outcomes", []):
+                sel = ledger.outcome == outcome
+                hit = np.bincount(ledger.code[sel], minlength=n) > 0
+                for i in np.flatnonzero(hit):
+                    reasons[i].append(f"a contact recorded '{outcome}'")
+                mask |= hit
+            texts = ["; ".join(reasons[i]) for i in np.flatnonzero(mask)]
+            for c in rule.channels:
+                block(rule, c, mask, texts)
+            route = str(rule.params["route"])
+            fresh = mask & ((result.route == "") | (route == "none"))  # "none" is the stricter route
+            result.route[fresh] = route
+            result.route_rule[fresh] = rule.id
+            why_of = dict(zip(np.flatnonzero(mask).tolist(), texts, strict=True))
+            for i in np.flatnonzero(fresh):
+                result.route_why[i] = why_of[int(i)]
+        elif kind == "support":
+            mask = np.zeros(n, dtype=bool)
+            for flag in rule.params["flags"]:
+                mask |= _flag(accounts, flag)[0]
+            fresh = mask & (result.support == "")
+            result.support[fresh] = str(rule.params["action"])
+            result.support_rule[fresh] = rule.id
+        elif kind == "attempt_cap":
+            _attempt_cap(rule, ledger, n, now_ns, zones, has_zone, defer, block)
+        elif kind == "quiet_after_conversation":
+            sel = ledger.select(list(rule.channels), list(rule.params["outcomes"]))
+            last = np.zeros(n, dtype=np.int64)
+            np.maximum.at(last, ledger.code[sel], ledger.time[sel])
+            period = int(float(rule.params["hours"]) * _NS_PER_HOUR)
+            until = np.where(last > 0, last + period, 0)
+            for c in rule.channels:
+                defer(rule, c, until, f"a conversation less than {rule.params['hours']:g} h ago")
+        elif kind == "offer_cooldown":
+            sel = ledger.outcome == policy.offer_outcome
+            last = np.zeros(n, dtype=np.int64)
+            np.maximum.at(last, ledger.code[sel], ledger.time[sel])
+            days = float(rule.params["days"])
+            result.offer_until = np.where(last > 0, last + int(days * 24 * _NS_PER_HOUR), 0)
+            result.offer_rule = rule.id
+    for rule in policy.rules_of("contact_hours"):
+        start, end = rule.minutes("start"), rule.minutes("end")
+        for c in rule.channels:
+            t = earliest[c]
+            until = np.full(n, 0, dtype=np.int64)
+            todo = has_zone & (t != NEVER)
+            for zone in pd.unique(zones[todo]):
+                rows = np.flatnonzero(todo & (zones == zone))
+                until[rows] = _next_open(t[rows], str(zone), start, end)
+            changed = until > t
+            if changed.any():
+                t[changed] = until[changed]
+                result.hits.append(
+                    RuleHit(
+                        rule.id,
+                        c,
+                        changed,
+                        until[changed],
+                        f"outside contact hours {rule.params['start']}-{rule.params['end']} local time",
+                    )
+                )
+    return result
+
+
+def _attempt_cap(
+    rule: Rule,
+    ledger: _Ledger,
+    n: int,
+    now_ns: int,
+    zones: np.ndarray,
+    has_zone: np.ndarray,
+    defer: Any,
+    block: Any,
+) -> None:
+    limit = int(rule.params["max"])
+    hours = rule.window_hours()
+    what = "/".join(rule.params["outcomes"])
+    for c in rule.channels:
+        if limit == 0:
+            block(rule, c, np.ones(n, dtype=bool), f"no {c} contact allowed (limit 0)")
+            continue
+        sel = ledger.select([c], list(rule.params["outcomes"]), list(rule.params["directions"]))
+        code, time = ledger.code[sel], ledger.time[sel]
+        if hours is not None:
+            since = np.full(n, now_ns - int(hours * _NS_PER_HOUR), dtype=np.int64)
+        else:
+            # The borrower's local calendar day (UTC day when the zone is unknown: blocked anyway).
+            since = np.full(n, now_ns, dtype=np.int64)
+            now_arr = np.full(n, now_ns, dtype=np.int64)
+            since[~has_zone] = (now_ns // (24 * _NS_PER_HOUR)) * 24 * _NS_PER_HOUR
+            for zone in pd.unique(zones[has_zone]):
+                rows = np.flatnonzero(has_zone & (zones == zone))
+                since[rows] = _local_day_start(now_arr[rows], str(zone), 0)
+        inside = time > since[code] if hours is not None else time >= since[code]
+        count = np.bincount(code[inside], minlength=n)
+        over = count >= limit
+        if not over.any():
+            continue
+        if hours is not None:
+            # Allowed again when enough of the counted contacts have left the window:
+            # the (count - limit + 1)-th oldest one in the window, plus the window.
+            win_code, win_time = code[inside], time[inside]
+            first = np.searchsorted(win_code, np.arange(n))
+            idx = first + (count - limit)
+            until = np.zeros(n, dtype=np.int64)
+            until[over] = win_time[idx[over]] + int(hours * _NS_PER_HOUR)
+            label = f"{rule.params['window']}"
+        else:
+            until = np.zeros(n, dtype=np.int64)
+            now_arr = np.full(n, now_ns, dtype=np.int64)
+            rows_all = np.flatnonzero(over)
+            no_zone = rows_all[~has_zone[rows_all]]
+            until[no_zone] = since[no_zone] + 24 * _NS_PER_HOUR
+            for zone in pd.unique(zones[rows_all[has_zone[rows_all]]]):
+                rows = rows_all[has_zone[rows_all] & (zones[rows_all] == zone)]
+                until[rows] = _local_day_start(now_arr[rows], str(zone), 1)
+            label = "local day"
+        defer(
+            rule, c, np.where(over, until, 0), f"{limit} {c} contacts ({what}) already in the {label} (limit {limit})"
+        )

@@ -1,0 +1,165 @@
+"""Treatment tables (band x segment -> ordered action:channel options), costs and offer settings.
+
+Data, not code: ``treatments_v1.toml`` in this package is the default; pass a
+path (or a parsed mapping) to :func:`riskscore.recommend` to use another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from riskscore.errors import PolicyError
+from riskscore.outreach.policy import OutreachPolicy
+
+__all__ = ["ACTIONS", "Treatments"]
+
+ACTIONS: tuple[str, ...] = ("none", "reminder", "call", "repayment_plan", "human_review")
+"""Actions a recommendation can carry."""
+
+_COST_DEFAULTS: dict[str, Any] = {
+    "lgd": 0.65,
+    "effect": {"reminder": 0.10, "call": 0.20, "repayment_plan": 0.30, "human_review": 0.25},
+    "cost": {"sms": 0.05, "app": 0.01, "email": 0.01, "call": 3.0, "human_review": 12.0},
+}
+_OFFER_DEFAULTS: dict[str, float] = {
+    "max_term_months": 24,
+    "min_term_months": 3,
+    "min_instalment": 25.0,
+    "recent_cycles": 3,
+    "card_grace_days": 25,
+}
+
+
+@dataclass(frozen=True)
+class Treatments:
+    """Band x segment treatment options, the benefit model and the plan-offer settings."""
+
+    name: str
+    version: str
+    entries: tuple[tuple[frozenset[str], frozenset[str], tuple[tuple[str, str], ...]], ...]
+    lgd: float
+    effect: Mapping[str, float]
+    cost: Mapping[str, float]
+    offer: Mapping[str, float]
+    document: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def load(cls, source: str | Path | Mapping[str, Any] | None = None) -> Treatments:
+        """The shipped table (``None``), a .toml/.json file, or a parsed mapping."""
+        if source is None:
+            raw = resources.files("riskscore.outreach").joinpath("treatments_v1.toml").read_bytes()
+            return cls.from_dict(tomllib.loads(raw.decode()), "treatments_v1.toml")
+        if isinstance(source, Mapping):
+            return cls.from_dict(source, "treatments")
+        path = Path(source)
+        if not path.is_file() or path.suffix.lower() not in (".toml", ".json"):
+            raise PolicyError(f"treatments {str(source)!r}: not an existing .toml or .json file")
+        try:
+            text = path.read_text(encoding="utf-8")
+            doc = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise PolicyError(f"treatments {path}: cannot be parsed: {exc}") from exc
+        return cls.from_dict(doc, str(path))
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], origin: str) -> Treatments:
+        """Validate a parsed treatment document; ``origin`` names it in errors."""
+        problems: list[str] = []
+        entries = []
+        for i, raw in enumerate(doc.get("treatment", [])):
+            where = f"[[treatment]] #{i + 1}"
+            if not isinstance(raw, Mapping) or not all(k in raw for k in ("bands", "segments", "options")):
+                problems.append(f"{where} needs bands, segments and options")
+                continue
+            options = []
+            for opt in raw["options"]:
+                action, _, channel = str(opt).partition(":")
+                if action not in ACTIONS or action == "none":
+                    problems.append(
+                        f"{where}: option {opt!r}: action must be one of {list(ACTIONS[1:])} "
+                        "(home visits and legal action are never recommended automatically)"
+                    )
+                elif not channel:
+                    problems.append(f"{where}: option {opt!r} must be 'action:channel'")
+                else:
+                    options.append((action, channel))
+            entries.append((frozenset(map(str, raw["bands"])), frozenset(map(str, raw["segments"])), tuple(options)))
+        if not entries:
+            problems.append("at least one [[treatment]] entry is required")
+        costs = {**_COST_DEFAULTS, **dict(doc.get("costs", {}))}
+        offer = {**_OFFER_DEFAULTS, **dict(doc.get("offer", {}))}
+        lgd = costs["lgd"]
+        if not isinstance(lgd, (int, float)) or not 0 <= lgd <= 1:
+            problems.append(f"costs.lgd must be a number in [0, 1]; got {lgd!r}")
+        for table in ("effect", "cost"):
+            for key, value in dict(costs[table]).items():
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                    problems.append(f"costs.{table}.{key} must be a number >= 0; got {value!r}")
+        for key, value in offer.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                problems.append(f"offer.{key} must be a number > 0; got {value!r}")
+        if problems:
+            raise PolicyError(f"{origin}: " + "; ".join(problems))
+        return cls(
+            name=str(doc.get("name", origin)),
+            version=str(doc.get("version", "unversioned")),
+            entries=tuple(entries),
+            lgd=float(lgd),
+            effect={str(k): float(v) for k, v in dict(costs["effect"]).items()},
+            cost={str(k): float(v) for k, v in dict(costs["cost"]).items()},
+            offer={str(k): float(v) for k, v in offer.items()},
+            document=json.loads(json.dumps(doc)),
+        )
+
+    def with_costs(self, costs: Mapping[str, Any] | None) -> Treatments:
+        """A copy with some cost settings replaced (``lgd``, ``effect`` and ``cost`` entries)."""
+        if not costs:
+            return self
+        unknown = set(costs) - {"lgd", "effect", "cost"}
+        if unknown:
+            raise ValueError(f"costs may set lgd, effect and cost; got unknown keys {sorted(unknown)}")
+        doc = json.loads(json.dumps(self.document))
+        merged = dict(doc.get("costs", {}))
+        if "lgd" in costs:
+            merged["lgd"] = costs["lgd"]
+        for table in ("effect", "cost"):
+            if table in costs:
+                merged[table] = {**dict(merged.get(table, _COST_DEFAULTS[table])), **dict(costs[table])}
+        doc["costs"] = merged
+        return Treatments.from_dict(doc, f"{self.name} with costs")
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the treatment document (canonical JSON), first 16 hex digits."""
+        canonical = json.dumps(self.document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def options(self, band: str, segment: str) -> tuple[tuple[str, str], ...]:
+        """The ordered (action, channel) options of the first entry covering band and segment."""
+        for bands, segments, options in self.entries:
+            if band in bands and segment in segments:
+                return options
+        raise KeyError((band, segment))
+
+    def check(self, policy: OutreachPolicy, bands: list[str], segments: list[str]) -> None:
+        """Every (band, segment) present is covered, channels exist, no human-only action."""
+        problems = []
+        human_only = {a for r in policy.rules_of("human_only") for a in r.params["actions"]}
+        for _, _, options in self.entries:
+            for action, channel in options:
+                if action in human_only:
+                    problems.append(f"action {action!r} needs a human and is never recommended automatically")
+                if channel not in policy.channels:
+                    problems.append(f"channel {channel!r} of option {action}:{channel} is not in policy {policy.id}")
+        missing = [(b, s) for b in bands for s in segments if not any(b in e[0] and s in e[1] for e in self.entries)]
+        if missing:
+            problems.append(f"no treatment for (band, segment) {missing[:5]}")
+        if problems:
+            raise PolicyError(f"treatments {self.version}: " + "; ".join(dict.fromkeys(problems)))
