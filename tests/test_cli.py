@@ -30,9 +30,11 @@ def test_demo_summarises_the_sample(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert summary["rows"].to_dict() == expected["rows"].to_dict()
     assert list(summary.index) == ["accounts", "statements", "installments", "transactions", "contacts"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "audit.jsonl",
         "evaluation.csv",
         "features.parquet",
         "model",
+        "recommendations.parquet",
         "scores.parquet",
         "summary.csv",
     ]
@@ -48,6 +50,18 @@ def test_demo_summarises_the_sample(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "dpd30_90d" in table.columns and "stmt_dpd_max_90d" in table.columns
     rate = table["dpd30_90d"].mean()
     assert f"({rate:.1%}); " in out
+    # Outreach under cn-2026: one decision per scored account, within the demo's capacity, Chinese messages.
+    recs = pd.read_parquet(tmp_path / "recommendations.parquet")
+    assert len(recs) == len(scores) and set(recs["policy_version"]) == {"cn-2026.1"}
+    assert (recs["channel"] == "call").sum() <= 25 and (recs["channel"] == "sms").sum() <= 250
+    contacted = recs[recs["action"] != "none"]
+    electronic = contacted["channel"].isin(["sms", "app", "email"])
+    assert len(contacted) > 100 and contacted.loc[electronic, "message"].str.contains("回复TD退订").all()
+    assert contacted.loc[contacted["channel"] == "call", "message"].str.startswith("外呼话术").all()
+    assert recs["model_version"].iat[0] == model.version_
+    assert "outreach under cn-2026" in out
+    audit = list(rs.outreach.read_audit(tmp_path / "audit.jsonl"))
+    assert len(audit) == len(recs)
 
 
 def test_demo_on_invalid_data_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

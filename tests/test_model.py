@@ -237,3 +237,14 @@ def test_save_never_leaves_a_partial_bundle(sample: dict, tmp_path: Path, monkey
     with pytest.raises(RuntimeError, match="disk full"):
         sample["model"].save(tmp_path / "bundle")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_model_version_identifies_the_model(sample_model: tuple[rs.RiskModel, pd.DataFrame], tmp_path: Path) -> None:
+    model, X = sample_model
+    version = model.version_
+    assert version.startswith("sha256:") and len(version) == 7 + 16
+    assert model.score(X.head(3)).attrs["model_version"] == version
+    model.save(tmp_path / "bundle")
+    assert rs.RiskModel.load(tmp_path / "bundle").version_ == version
+    other = rs.RiskModel(params={"n_estimators": 20}).fit(X.head(3000), np.arange(3000) % 7 == 0)
+    assert other.version_ != version

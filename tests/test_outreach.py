@@ -522,3 +522,25 @@ def test_audit_log_replays_every_decision(portfolio: dict[str, Any], tmp_path: P
     tampered = {**records[0], "inputs": {**records[0]["inputs"], "pd": 0.99}}
     with pytest.raises(AuditError, match="do not match input_hash"):
         replay(tampered)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_prepared_templates_render_like_the_full_template(lang: str) -> None:
+    """Filling the fixed texts once, then the account's facts, gives the same message as filling all at once."""
+    policy = OutreachPolicy.load("cn-2026")
+    templates = Templates.load(policy)
+    fixed = {
+        "lender": "Example {Bank}",  # braces in a value must survive
+        "lender_contact": "555-0100",
+        "education": templates.education[lang],
+        "plan_education": templates.plan_education[lang],
+        "debt_advice": policy.debt_advice[lang],
+        "opt_out": policy.opt_out_text[lang],
+    }
+    facts = {"amount": "¥36.00", "due_date": "2026-04-02", "reasons": "r1; r2", "instalment": "¥300.00"}
+    facts |= {"term": "4", "total": "¥1,200.00"}
+    prepared = templates.prepared(lang, fixed)
+    assert set(prepared) == set(templates.texts)
+    for key in templates.texts:
+        action, _, channel = key.partition(".")
+        assert prepared[key].format(**facts) == templates.render(action, channel, lang, {**fixed, **facts})

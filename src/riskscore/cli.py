@@ -43,10 +43,19 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="run the job on the bundled sample portfolio",
-        description="Load the bundled sample portfolio, validate it and summarise it. Writes summary.csv to --out.",
+        description=(
+            "The whole job on the bundled sample (or --data): validate the events, build the scoring grid, target "
+            "and features, train and test a model out of time, score the latest month, explain the accounts the "
+            "treatment table contacts, and recommend outreach under a compliance policy. Writes everything to --out."
+        ),
     )
     demo.add_argument("--out", type=Path, default=Path("riskscore-demo"), help="output folder (default: %(default)s)")
     demo.add_argument("--data", type=Path, default=None, help="event-data folder to use instead of the bundled sample")
+    demo.add_argument(
+        "--policy",
+        default="cn-2026",
+        help="outreach policy: cn-2026, us-regf, uk-conc or a file (default: %(default)s)",
+    )
     demo.set_defaults(run=_demo)
     return parser
 
@@ -105,17 +114,48 @@ def _demo(args: argparse.Namespace) -> int:
     bands = scores["band"].value_counts().sort_index()
     print(f"scores at {latest['as_of'].max():%Y-%m-%d}: " + ", ".join(f"band {b} {n:,}" for b, n in bands.items()))
 
+    # Explain the accounts the treatment table would contact; recommend under the policy.
+    from riskscore.outreach import OutreachPolicy, Treatments, recommend
+
+    policy = OutreachPolicy.load(args.policy)
+    treatments = Treatments.load()
+    contact_bands = [b for b in scores["band"].unique() if any(e[2] for e in treatments.entries if b in e[0])]
+    contact = scores["band"].isin(contact_bands).to_numpy()
+    latest_x = features.loc[scores.index]
+    explanation = model.explain(latest_x[contact])
+    zone = "America/New_York"
+    now = (pd.Timestamp(latest["as_of"].max()) + pd.Timedelta(days=2, hours=10)).tz_localize(zone)
+    capacity = {"call": 25, "sms": 250, "human_review": 10}
     args.out.mkdir(parents=True, exist_ok=True)
+    audit = args.out / ".audit.jsonl.tmp"
+    audit.unlink(missing_ok=True)
+    recs = recommend(scores, explanation, events, policy, now=now, capacity=capacity, audit=audit)
+    audit.replace(args.out / "audit.jsonl")
+    counts = recs.loc[~recs["control"]].groupby(["action", "channel"]).size()
+    print(
+        f"outreach under {policy.id} ({policy.version}) at {now:%Y-%m-%d %H:%M %Z}, capacity "
+        + ", ".join(f"{k} {v}" for k, v in capacity.items())
+        + f": {int(contact.sum()):,} accounts explained, {int(recs['control'].sum())} held out as control"
+    )
+    for key, n in counts.items():
+        action, channel = str(key[0]), str(key[1])  # type: ignore[index]
+        if action != "none":
+            print(f"  {action:<15} {channel or '-':<6} {n:>6,}")
+    sample = recs.loc[recs["action"] == "repayment_plan"].head(1)
+    if len(sample):
+        print(f"  e.g. account {sample['account_id'].iat[0]}: {sample['message'].iat[0]}")
+
     _write(args.out / "summary.csv", lambda p: summary.to_csv(p))
     table = features.assign(**{str(labels.name): labels.to_numpy()})
     _write(args.out / "features.parquet", lambda p: table.to_parquet(p))
     _write(args.out / "scores.parquet", lambda p: scores.to_parquet(p))
     _write(args.out / "evaluation.csv", lambda p: report.to_frame().to_csv(p))
+    _write(args.out / "recommendations.parquet", lambda p: _flat(recs).to_parquet(p))
     model.save(args.out / "model", overwrite=True)
     print()
     print(
-        f"summary.csv, features.parquet (features and target), evaluation.csv, scores.parquet "
-        f"and the model bundle model/ written to {args.out}"
+        f"summary.csv, features.parquet (features and target), evaluation.csv, scores.parquet, "
+        f"recommendations.parquet, audit.jsonl and the model bundle model/ written to {args.out}"
     )
     return EXIT_OK
 
@@ -128,6 +168,16 @@ def _write(target: Path, write: Callable[[Path], object]) -> None:
         tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _flat(recs: pd.DataFrame) -> pd.DataFrame:
+    """Recommendations for a parquet file: nested columns (offer, reasons, blocked) as JSON text."""
+    import json
+
+    out = recs.copy()
+    for col in ("offer", "reasons", "blocked"):
+        out[col] = [json.dumps(v, ensure_ascii=False) for v in out[col]]
+    return out
 
 
 def _printable(summary: pd.DataFrame) -> pd.DataFrame:

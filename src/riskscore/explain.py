@@ -132,6 +132,20 @@ class Explanation:
             ``rank``, ``reason_code``, ``text``, ``contribution``, ``features``
             (the reason's risk-increasing features, largest first).
         """
+        return self._reason_codes(top, lang, min_contribution)
+
+    def _reason_codes(
+        self,
+        top: int = 4,
+        lang: str = "en",
+        min_contribution: float = 0.0,
+        positions: np.ndarray | None = None,
+        features: bool = True,
+    ) -> pd.DataFrame:
+        """:meth:`reason_codes` for the rows at ``positions`` only, optionally without ``features``.
+
+        With ``positions``, a column ``_position`` gives each reason's row position in this explanation.
+        """
         from riskscore.reasons import LANGUAGES, format_value, load_reason_catalogue
 
         if lang not in LANGUAGES:
@@ -139,73 +153,102 @@ class Explanation:
         if int(top) != top or top < 1:
             raise ValueError(f"top must be a positive whole number; got {top!r}")
         cat = load_reason_catalogue()
-        features = list(self.values.columns)
-        groups = self.catalogue["group"].reindex(features)
-        reason_of = [cat.reason_for(f, None if pd.isna(g) else str(g)) for f, g in zip(features, groups, strict=True)]
+        names_of = list(self.values.columns)
+        groups = self.catalogue["group"].reindex(names_of)
+        reason_of = [cat.reason_for(f, None if pd.isna(g) else str(g)) for f, g in zip(names_of, groups, strict=True)]
         codes = sorted({r for r in reason_of if r is not None})
-        member = np.zeros((len(features), len(codes)))
+        member = np.zeros((len(names_of), len(codes)))
         for j, r in enumerate(reason_of):
             if r is not None:
                 member[j, codes.index(r)] = 1.0
-        contrib = self.values.to_numpy()
+        take = np.arange(len(self.values)) if positions is None else np.asarray(positions, dtype=np.int64)
+        contrib = self.values.to_numpy(dtype=np.float64)[take]
         sums = contrib @ member
         # Rank reasons per row: largest sum first, then reason code (codes are sorted).
         order = np.argsort(-sums, axis=1, kind="stable")[:, :top]
         ranked = np.take_along_axis(sums, order, axis=1)
         keep = ranked > min_contribution
         rows, ranks = np.nonzero(keep)
+        chosen = order[rows, ranks]
         names = [
             n if n is not None else ("row" if self.values.index.nlevels == 1 else f"level_{i}")
             for i, n in enumerate(self.values.index.names)
         ]
-        index_frame = self.values.index.set_names(names).to_frame(index=False)
-        descriptions = self.catalogue["description"].reindex(features)
-        data = self.data
-        out_text, out_features = [], []
-        for row, rank in zip(rows, ranks, strict=True):
-            code = codes[order[row, rank]]
-            cols = [j for j, r in enumerate(reason_of) if r == code and contrib[row, j] > 0]
-            cols.sort(key=lambda j: (-contrib[row, j], features[j]))
-            out_features.append(", ".join(features[j] for j in cols))
-            lead = (
-                cols[0]
-                if cols
-                else max((j for j, r in enumerate(reason_of) if r == code), key=lambda j: contrib[row, j])
+        index_frame = self.values.index[take].set_names(names).to_frame(index=False)
+        descriptions = self.catalogue["description"].reindex(names_of)
+        out_text = np.empty(len(rows), dtype=object)
+        out_features = np.empty(len(rows), dtype=object)
+        columns = _ColumnValues(self.data)
+        # Per reason, all its rows at once: the features that raise the risk, largest
+        # first (ties by name), and the text quoting the leading feature's value.
+        for c, code in enumerate(codes):
+            at = np.flatnonzero(chosen == c)
+            if not len(at):
+                continue
+            cols = sorted((j for j, r in enumerate(reason_of) if r == code), key=lambda j: names_of[j])
+            sub = contrib[np.ix_(rows[at], np.asarray(cols, dtype=np.int64))]
+            by_size = np.argsort(-sub, axis=1, kind="stable")  # stable: equal contributions stay in name order
+            positive = np.take_along_axis(sub, by_size, axis=1) > 0
+            lead = np.asarray(cols)[by_size[:, 0]]
+            if features:
+                col_names = np.asarray([names_of[j] for j in cols], dtype=object)
+                for k, (idx, pos) in enumerate(zip(by_size, positive, strict=True)):
+                    out_features[at[k]] = ", ".join(col_names[idx[pos]])
+            out_text[at] = self._reason_texts(
+                cat, code, lead, take[rows[at]], lang, descriptions, columns, format_value
             )
-            out_text.append(self._reason_text(cat, code, int(lead), int(row), lang, descriptions, data, format_value))
         result = index_frame.iloc[rows].reset_index(drop=True)
         result["rank"] = ranks + 1
-        result["reason_code"] = [codes[order[r, k]] for r, k in zip(rows, ranks, strict=True)]
+        result["reason_code"] = [codes[c] for c in chosen]
         result["text"] = out_text
         result["contribution"] = ranked[rows, ranks]
-        result["features"] = out_features
+        if features:
+            result["features"] = out_features
+        if positions is not None:
+            result["_position"] = take[rows]
         return result
 
-    def _reason_text(
+    def _reason_texts(
         self,
         cat: Any,
         code: str,
-        lead: int,
-        row: int,
+        lead: np.ndarray,
+        rows: np.ndarray,
         lang: str,
         descriptions: pd.Series,
-        data: pd.DataFrame,
+        columns: _ColumnValues,
         format_value: Any,
-    ) -> str:
-        def shown(feature: str) -> str:
-            return str(format_value(data.iloc[row][feature], cat.unit(feature), lang))
-
+    ) -> list[str]:
+        """Texts of one reason for many rows: a special text where its condition holds, else the generic one."""
+        texts: list[str | None] = [None] * len(rows)
         for special in cat.special:
-            if special["reason"] != code or not all(f in data.columns for f in special["requires"]):
+            if special["reason"] != code or not all(f in columns for f in special["requires"]):
                 continue
-            values = {f: data.iloc[row][f] for f in special["requires"]}
-            if any(pd.isna(v) for v in values.values()) or not _holds(special["when"], values):
-                continue
-            return str(special["text"][lang]).format(**{f: shown(f) for f in special["requires"]})
-        feature = str(self.values.columns[lead])
+            values = {f: columns.get(f)[rows] for f in special["requires"]}
+            known = np.all([~pd.isna(v) for v in values.values()], axis=0)
+            holds = known & _holds_all(special["when"], values)
+            template = str(special["text"][lang])
+            units = {f: cat.unit(f) for f in special["requires"]}
+            for k in np.flatnonzero(holds).tolist():
+                if texts[k] is None:
+                    texts[k] = template.format(
+                        **{f: format_value(values[f][k], units[f], lang) for f in special["requires"]}
+                    )
+        from riskscore.reasons import format_values
+
         entry = cat.reasons.get(code, cat.fallback)
-        what = cat.what(feature, descriptions.get(feature) if code != cat.fallback["code"] else feature, lang)
-        return str(entry["text"][lang]).format(what=what, value=shown(feature))
+        template = str(entry["text"][lang])
+        todo = np.asarray([t is None for t in texts], dtype=bool)
+        # The generic text per leading feature: what it measures, then each row's value.
+        for j in np.unique(lead[todo]).tolist():
+            at = np.flatnonzero(todo & (lead == j))
+            feature = str(self.values.columns[j])
+            description = descriptions.get(feature) if code != cat.fallback["code"] else feature
+            head, tail = template.format(what=cat.what(feature, description, lang), value="\x00").split("\x00")
+            shown = format_values(columns.get(feature)[rows[at]], cat.unit(feature), lang)
+            for k, value in zip(at.tolist(), shown, strict=True):
+                texts[k] = head + value + tail
+        return [str(t) for t in texts]
 
     def segment(self, rules: Any = None, evidence: bool = False) -> pd.Series | pd.DataFrame:
         """The borrower's situation behind each score, from the explained feature values.
@@ -258,16 +301,38 @@ class Explanation:
         )
 
 
-def _holds(condition: str, values: dict[str, Any]) -> bool:
-    """Evaluate ``"a > b"`` where a and b are feature names or numbers (no eval)."""
+class _ColumnValues:
+    """Columns of a feature frame as numpy arrays (objects for categoricals), converted on first use."""
+
+    def __init__(self, data: pd.DataFrame) -> None:
+        self._data = data
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._data.columns
+
+    def get(self, name: str) -> np.ndarray:
+        """The column as a numpy array: float64 with NaN, or objects with None."""
+        if name not in self._cache:
+            col = self._data[name]
+            if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object:
+                self._cache[name] = np.array([None if pd.isna(v) else v for v in col.astype(object)], dtype=object)
+            else:
+                self._cache[name] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        return self._cache[name]
+
+
+def _holds_all(condition: str, values: dict[str, np.ndarray]) -> np.ndarray:
+    """Evaluate ``"a > b"`` per row, a and b feature names or numbers (no eval; NaN compares false)."""
     left, op, right = condition.split()
     if op != ">":
         raise ValueError(f"reason catalogue conditions support '>' only; got {condition!r}")
 
-    def value(term: str) -> float:
-        return float(values[term]) if term in values else float(term)
+    def value(term: str) -> np.ndarray | float:
+        return np.asarray(values[term], dtype=np.float64) if term in values else float(term)
 
-    return value(left) > value(right)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(value(left) > value(right), dtype=bool)
 
 
 def explain(model: Any, X: Any, chunk_size: int = 20_000) -> Explanation:

@@ -589,7 +589,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         p = self.predict_proba(X)[:, 1]
         scale = self._points()
         index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(p))
-        return pd.DataFrame(
+        out = pd.DataFrame(
             {
                 "pd": p,
                 "points": _points(p, scale["base_points"], scale["base_odds"], scale["pdo"]),
@@ -597,6 +597,8 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             },
             index=index,
         )
+        out.attrs["model_version"] = self.version_
+        return out
 
     def explain(self, X: Any, chunk_size: int = 20_000) -> Any:
         """Exact contributions of every feature to each row's margin: a :class:`riskscore.Explanation`.
@@ -756,6 +758,19 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         model.catalogue_ = catalogue.set_index("feature")
         model.manifest_ = {k: manifest[k] for k in ("training", "target", "holdout_metrics", "builder")}
         return model
+
+    @property
+    def version_(self) -> str:
+        """Identity of the fitted model: ``sha256:`` and 16 hex digits of its trees and calibration.
+
+        The same for a model and the bundle it was saved to and loaded from;
+        ``score`` puts it in ``scores.attrs["model_version"]`` and outreach
+        records it on every recommendation.
+        """
+        self._check_fitted()
+        text = self.booster_.model_to_string()
+        calibration = json.dumps(self.calibration_, sort_keys=True, default=str)
+        return "sha256:" + hashlib.sha256((text + calibration).encode()).hexdigest()[:16]
 
     @property
     def builder_(self) -> Any:

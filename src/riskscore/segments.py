@@ -190,11 +190,17 @@ def segment_rows(data: pd.DataFrame, rules: SegmentRules | None = None) -> pd.Da
         "unknown": ("no_history",),
     }
     columns = list(ev.columns)
-    values = ev.to_numpy()
-    cited: list[tuple[str, ...]] = []
-    for label, row in zip(labels, values, strict=True):
-        allowed = support[str(label)]
-        cited.append(tuple(c for c, held in zip(columns, row, strict=True) if held and c in allowed))
+    # Evidence as bit sets: what holds, kept where the segment cites it; few distinct sets.
+    weights = np.left_shift(np.int64(1), np.arange(len(columns), dtype=np.int64))
+    held = ev.to_numpy().astype(np.int64) @ weights
+    allowed_bits = {s: int(sum(w for c, w in zip(columns, weights, strict=True) if c in support[s])) for s in support}
+    mask = np.zeros(len(labels), dtype=np.int64)
+    for name, bits in allowed_bits.items():
+        mask[labels == name] = bits
+    bitsets = held & mask
+    distinct, inverse = np.unique(bitsets, return_inverse=True)
+    as_tuple = [tuple(c for c, w in zip(columns, weights, strict=True) if int(b) & int(w)) for b in distinct]
+    cited = [as_tuple[k] for k in inverse.tolist()]
     return pd.DataFrame(
         {"segment": pd.Categorical(labels, categories=SEGMENTS), "evidence": pd.Series(cited, dtype=object).to_numpy()},
         index=data.index,

@@ -80,10 +80,11 @@ _FRAME_COLUMNS = (
 )
 
 
-def _inputs_of(frame: pd.DataFrame, i: int, contacts: list[list[Any]]) -> dict[str, Any]:
+def _inputs_of(frame: pd.DataFrame, out: pd.DataFrame, i: int, contacts: list[list[Any]]) -> dict[str, Any]:
     from riskscore.outreach.recommend import FLAGS
 
     row = {c: _plain(frame[c].iat[i]) for c in _FRAME_COLUMNS if c in frame.columns}
+    row["reasons"] = _plain(out["reasons"].iat[i])
     row["flags"] = {f: _plain(frame[f].iat[i]) for f in FLAGS if f in frame.columns}
     row["contacts"] = contacts
     return row
@@ -129,13 +130,13 @@ def write(
     }
     run["run_id"] = _hash(run)[:16]
     evaluation = trail["evaluation"]
-    hits = trail["hits"]
+    hits = trail["evaluation"].hits_by_account()
     contacts = _contacts_by_account(inputs.contacts)
     frame = inputs.frame
     lines = [json.dumps(run, ensure_ascii=False, sort_keys=True)]
     for i in range(len(frame)):
         account = frame["account_id"].iat[i]
-        record_inputs = _inputs_of(frame, i, contacts.get(account, []))
+        record_inputs = _inputs_of(frame, out, i, contacts.get(account, []))
         fired = {(h.rule, h.channel) for h, _ in hits[i]}
         evaluations = []
         for hit, k in hits[i]:
@@ -166,7 +167,7 @@ def write(
             "allocation": {
                 "rank": int(trail["rank"][i]),
                 "granted": None if chosen < 0 else chosen,
-                "exhausted": list(dict.fromkeys(trail["exhausted"][i])),
+                "exhausted": list(dict.fromkeys(trail["exhausted"].get(i, []))),
             },
             "recommendation": recommendation,
         }

@@ -139,8 +139,29 @@ class Templates:
         """Whether a template exists for the action on the channel."""
         return self.key(action, channel) in self.texts
 
+    def prepared(self, lang: str, fixed: Mapping[str, str]) -> dict[str, str]:
+        """Every template with the ``fixed`` placeholders filled in and spaces tidied, the rest left open.
+
+        Rendering many messages then formats only the per-account fields.
+        """
+        out = {}
+        for key, by_lang in self.texts.items():
+            parts = []
+            for literal, name, spec, conversion in string.Formatter().parse(by_lang[lang]):
+                parts.append(literal.replace("{", "{{").replace("}", "}}"))
+                if name is None:
+                    continue
+                if name in fixed:
+                    parts.append(str(fixed[name]).replace("{", "{{").replace("}", "}}"))
+                else:
+                    parts.append(
+                        "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+                    )
+            out[key] = " ".join("".join(parts).split())
+        return out
+
     def render(self, action: str, channel: str, lang: str, values: Mapping[str, str]) -> str:
         """The template filled with ``values`` (missing ones empty), spaces tidied."""
         text = self.texts[self.key(action, channel)][lang]
         filled = text.format(**{k: values.get(k, "") for k in PLACEHOLDERS})
-        return re.sub(r"[ \t]{2,}", " ", filled).strip()
+        return " ".join(filled.split())

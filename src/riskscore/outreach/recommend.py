@@ -20,7 +20,6 @@ pass over the accounts that want a contact):
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,11 +66,15 @@ DEFAULT_LENDER: dict[str, dict[str, str]] = {
 
 @dataclass
 class Inputs:
-    """Everything a decision depends on, one row per account (in the order given)."""
+    """Everything a decision depends on, one row per account (in the order given).
 
-    frame: pd.DataFrame  # account_id, as_of, pd, band, segment, evidence, reasons, timezone, flags, facts
+    ``frame`` holds either ``reasons`` (a replay) or ``explained_row`` (positions in ``explanation``).
+    """
+
+    frame: pd.DataFrame  # account_id, as_of, pd, band, segment, evidence, timezone, flags, facts
     contacts: pd.DataFrame | None  # the accounts' contacts known at now (naive times in events_tz)
     events_tz: str
+    explanation: Any = None  # reasons are computed from it for the accounts a decision concerns
 
 
 def recommend(
@@ -252,10 +255,10 @@ def prepare_inputs(
             f"{frame.loc[late, 'account_id'].head(5).tolist()}: a decision cannot precede its score"
         )
     frame = _facts(frame, events, now_naive, treatments)
-    segment, evidence, reasons = _segments_and_reasons(frame, explanation, treatments, lang)
-    frame["segment"] = pd.Series(segment, dtype=object).to_numpy()
-    frame["evidence"] = pd.Series(evidence, dtype=object).to_numpy()
-    frame["reasons"] = pd.Series(reasons, dtype=object).to_numpy()
+    segment, evidence, explained = _segments(frame, explanation, treatments)
+    frame["segment"] = pd.Series(segment, dtype=object, index=frame.index)
+    frame["evidence"] = pd.Series(evidence, dtype=object, index=frame.index)
+    frame["explained_row"] = explained
     contacts = None
     if events.contacts is not None:
         c = events.contacts
@@ -263,20 +266,17 @@ def prepare_inputs(
         c = c.loc[keep & (c["timestamp"] < now_naive).to_numpy()]
         cols = [col for col in ("account_id", "timestamp", "channel", "outcome", "direction") if col in c.columns]
         contacts = c[cols].reset_index(drop=True)
-    return Inputs(frame=frame, contacts=contacts, events_tz=events_tz)
+    return Inputs(frame=frame, contacts=contacts, events_tz=events_tz, explanation=explanation)
 
 
-def _segments_and_reasons(
-    frame: pd.DataFrame, explanation: Any, treatments: Treatments, lang: str
-) -> tuple[list[Any], list[Any], list[Any]]:
+def _segments(frame: pd.DataFrame, explanation: Any, treatments: Treatments) -> tuple[list[Any], list[Any], np.ndarray]:
+    """Segment, evidence and the row position in ``explanation`` of every account (-1: not explained)."""
     n = len(frame)
-    needs = np.array(
-        [any(t[2] for t in treatments.entries if b in t[0]) for b in frame["band"]],
-        dtype=bool,
-    )
+    bands = frame["band"].astype(str)
+    contact_bands = {b for b in bands.unique() if any(t[2] for t in treatments.entries if b in t[0])}
+    needs = bands.isin(contact_bands).to_numpy()
     segment: list[Any] = [None] * n
     evidence: list[Any] = [()] * n
-    reasons: list[Any] = [[] for _ in range(n)]
     if explanation is None:
         if needs.any():
             ids = frame.loc[needs, "account_id"].head(5).tolist()
@@ -284,10 +284,21 @@ def _segments_and_reasons(
                 f"{int(needs.sum())} accounts are in bands that call for contact but no explanation was given, "
                 f"e.g. {ids}: pass model.explain(X) for them"
             )
-        return segment, evidence, reasons
+        return segment, evidence, np.full(n, -1, dtype=np.int64)
     index = explanation.values.index
-    key = pd.MultiIndex.from_arrays([frame["account_id"], frame["as_of"]])
-    pos = index.get_indexer(key) if isinstance(index, pd.MultiIndex) else np.full(n, -1)
+    pos = np.full(n, -1, dtype=np.int64)
+    if isinstance(index, pd.MultiIndex) and {"account_id", "as_of"} <= set(index.names):
+        # A hash join on (account_id, as_of): faster than a MultiIndex lookup at a million rows.
+        left = pd.DataFrame({"account_id": frame["account_id"].to_numpy(), "as_of": frame["as_of"].to_numpy()})
+        right = pd.DataFrame(
+            {
+                "account_id": index.get_level_values("account_id"),
+                "as_of": index.get_level_values("as_of"),
+                "_pos": np.arange(len(index)),
+            }
+        ).drop_duplicates(["account_id", "as_of"], keep="first")
+        joined = left.merge(right, on=["account_id", "as_of"], how="left", sort=False)
+        pos = joined["_pos"].fillna(-1).to_numpy(dtype=np.int64)
     missing = needs & (pos < 0)
     if missing.any():
         ids = frame.loc[missing, "account_id"].head(5).tolist()
@@ -298,24 +309,29 @@ def _segments_and_reasons(
     have = np.flatnonzero(pos >= 0)
     if len(have):
         segs = explanation.segment(evidence=True)
-        seg_values = segs["segment"].astype(str).to_numpy()
-        ev_values = segs["evidence"].to_numpy()
-        rc = explanation.reason_codes(top=4, lang=lang)
-        rc_key = pd.MultiIndex.from_arrays([rc.iloc[:, 0], rc.iloc[:, 1]])
-        rc_pos = index.get_indexer(rc_key)
-        by_row: dict[int, list[dict[str, Any]]] = {}
-        for p, code, text, contribution in zip(
-            rc_pos, rc["reason_code"], rc["text"], rc["contribution"].to_numpy(), strict=True
-        ):
-            by_row.setdefault(int(p), []).append(
-                {"code": str(code), "text": str(text), "contribution": round(float(contribution), 6)}
-            )
-        for i in have:
-            p = int(pos[i])
-            segment[i] = str(seg_values[p])
-            evidence[i] = tuple(ev_values[p])
-            reasons[i] = by_row.get(p, [])
-    return segment, evidence, reasons
+        seg_values = segs["segment"].astype(str).to_numpy(dtype=object).tolist()
+        ev_values = segs["evidence"].to_numpy().tolist()
+        for i, p in zip(have.tolist(), pos[have].tolist(), strict=True):
+            segment[i] = seg_values[p]
+            evidence[i] = ev_values[p]
+    return segment, evidence, pos
+
+
+def _reasons_for(explanation: Any, positions: np.ndarray, lang: str) -> dict[int, list[dict[str, Any]]]:
+    """Top-4 reasons (code, text, contribution) for the explanation rows at ``positions``, by position."""
+    by_row: dict[int, list[dict[str, Any]]] = {}
+    if explanation is None or not len(positions):
+        return by_row
+    rc = explanation._reason_codes(top=4, lang=lang, positions=positions, features=False)
+    for p, code, text, contribution in zip(
+        rc["_position"].to_numpy().tolist(),
+        rc["reason_code"].to_numpy(dtype=object).tolist(),
+        rc["text"].to_numpy(dtype=object).tolist(),
+        np.round(rc["contribution"].to_numpy(dtype=np.float64), 6).tolist(),
+        strict=True,
+    ):
+        by_row.setdefault(p, []).append({"code": code, "text": text, "contribution": contribution})
+    return by_row
 
 
 def _facts(frame: pd.DataFrame, events: Any, now_naive: pd.Timestamp, treatments: Treatments) -> pd.DataFrame:
@@ -415,27 +431,53 @@ def account_frame_limit(events: Any, sorted_ids: pd.Series) -> np.ndarray:
 
 
 def control_draw(account_ids: pd.Series, seed: int) -> np.ndarray:
-    """A uniform number in [0, 1) per account from SHA-256 of (seed, account_id): stable and replayable."""
-    out = np.empty(len(account_ids))
-    for i, a in enumerate(account_ids):
+    """A uniform number in [0, 1) per account from (seed, account_id) alone: stable and replayable.
+
+    Whole-number ids go through the SplitMix64 finaliser (vectorised); other ids
+    through SHA-256 of ``"seed:id"``. Neither depends on the other accounts.
+    """
+    ids = np.asarray(account_ids)
+    if np.issubdtype(ids.dtype, np.integer):
+        with np.errstate(over="ignore"):
+            z = ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            z = z ^ (z >> np.uint64(31))
+        return (z >> np.uint64(11)).astype(np.float64) / float(2**53)
+    out = np.empty(len(ids))
+    for i, a in enumerate(ids.tolist()):
         digest = hashlib.sha256(f"riskscore-control:{seed}:{a}".encode()).digest()
         out[i] = int.from_bytes(digest[:8], "big") / 2**64
     return out
 
 
-def plan_offer(exposure: float, recent: float, offer: Mapping[str, float], due: Any) -> dict[str, Any] | None:
-    """A repayment plan: instalment from recent payments, term capped; None when nothing is owed."""
-    if not np.isfinite(exposure) or exposure <= 0:
-        return None
-    base = max(float(offer["min_instalment"]), float(recent) if np.isfinite(recent) else 0.0)
-    term = int(min(max(math.ceil(exposure / base), offer["min_term_months"]), offer["max_term_months"]))
-    instalment = math.ceil(exposure / term * 100) / 100
-    first = pd.Timestamp(due).date().isoformat() if pd.notna(due) else None
-    return {"instalment": instalment, "term_months": term, "total": round(float(exposure), 2), "first_due": first}
+def plan_offers(
+    exposure: np.ndarray, recent: np.ndarray, offer: Mapping[str, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Repayment plans for many accounts: (instalment, term in months, total); total NaN when nothing is owed.
+
+    The instalment starts from the borrower's recent monthly payments (at least
+    ``min_instalment``), the term is what clears the balance at that pace,
+    clipped to [``min_term_months``, ``max_term_months``], and the instalment is
+    then the balance over the term, rounded up to the cent.
+    """
+    total = np.where(np.isfinite(exposure) & (exposure > 0), exposure, np.nan)
+    base = np.maximum(float(offer["min_instalment"]), np.where(np.isfinite(recent), recent, 0.0))
+    with np.errstate(invalid="ignore"):
+        term = np.clip(np.ceil(total / base), offer["min_term_months"], offer["max_term_months"])
+        instalment = np.ceil(np.round(total / term * 100, 6)) / 100
+    return instalment, term, np.round(total, 2)
 
 
 def _money(value: float, currency: str) -> str:
     return f"{currency}{value:,.2f}" if np.isfinite(value) else "the amount due"
+
+
+def _id_order_key(ids: np.ndarray) -> np.ndarray:
+    """A sortable integer key per account id (numbers by value, text by text)."""
+    if np.issubdtype(np.asarray(ids).dtype, np.integer):
+        return np.asarray(ids, dtype=np.int64)
+    return pd.factorize(pd.Series(ids).astype(str), sort=True)[0].astype(np.int64)
 
 
 def decide(
@@ -456,189 +498,265 @@ def decide(
     n = len(frame)
     evaluation = evaluate_rules(policy, frame, inputs.contacts, now, inputs.events_tz)
     horizon = evaluation.now + int(policy.planning_horizon_hours * 3_600_000_000_000)
-    lang = str(settings["lang"])
-    pd_values = frame["pd"].to_numpy(dtype=np.float64)
-    exposure = frame["exposure"].to_numpy(dtype=np.float64)
-    exposure_known = np.where(np.isfinite(exposure), exposure, 0.0)
-    # Options per account: (action, channel, benefit, allowed, why-not)
-    options: list[list[tuple[str, str, float, bool, str]]] = [[] for _ in range(n)]
-    route_of: list[str] = [""] * n
-    offers: list[dict[str, Any] | None] = [None] * n
-    bands = frame["band"].to_numpy(dtype=object)
-    segments = frame["segment"].to_numpy(dtype=object)
-    recent = frame["recent_payment"].to_numpy(dtype=np.float64)
-    due_dates = frame["due_date"].to_numpy()
-    for i in range(n):
-        segment: Any = segments[i]
-        wanted = treatments.options(str(bands[i]), "unknown" if pd.isna(segment) else str(segment))
-        if not wanted:
-            continue
-        if evaluation.route[i]:
-            route_of[i] = "route"
-            wanted = (("human_review", "review"),) if evaluation.route[i] == "human_review" else ()
-        elif evaluation.support[i]:
-            route_of[i] = "support"
-            action = str(evaluation.support[i])
-            if action == "human_review":
+    # Options per group of accounts that share band, segment and special path.
+    columns = [
+        frame["band"].astype(str),
+        frame["segment"].astype(object).fillna("unknown").astype(str),
+        pd.Series(evaluation.route, dtype=object),
+        pd.Series(evaluation.support, dtype=object),
+    ]
+    factorized = [pd.factorize(c.to_numpy(dtype=object)) for c in columns]
+    combined = np.zeros(n, dtype=np.int64)
+    for codes, levels in factorized:
+        combined = combined * (len(levels) + 1) + np.asarray(codes, dtype=np.int64)
+    _, first, key_codes = np.unique(combined, return_index=True, return_inverse=True)
+    uniques = [tuple(str(levels[codes[i]]) for codes, levels in factorized) for i in first.tolist()]
+    group_options: list[tuple[tuple[str, str], ...]] = []
+    group_wants: list[bool] = []  # the band and segment call for contact (before any special path)
+    for band, segment, route, support in uniques:
+        wanted = treatments.options(str(band), str(segment))
+        group_wants.append(bool(wanted))
+        if wanted and route:
+            wanted = (("human_review", "review"),) if route == "human_review" else ()
+        elif wanted and support:
+            if support == "human_review":
                 wanted = (("human_review", "review"),)
-            elif action == "repayment_plan":
+            elif support == "repayment_plan":
                 wanted = tuple(o for o in wanted if o[0] == "repayment_plan") or (("human_review", "review"),)
             else:
                 wanted = ()
-        for action, channel in wanted:
-            cost = treatments.cost.get("human_review" if action == "human_review" else channel, 0.0)
-            benefit = pd_values[i] * exposure_known[i] * treatments.lgd * treatments.effect.get(action, 0.0) - cost
-            allowed, why = True, ""
-            if action != "human_review" and evaluation.earliest[channel][i] > horizon:
-                allowed, why = False, "blocked"
-            if action == "repayment_plan":
-                if evaluation.offer_until[i] > evaluation.now:
-                    allowed, why = False, "offer cooldown"
-                offers[i] = plan_offer(exposure[i], recent[i], treatments.offer, due_dates[i])
-                if offers[i] is None:
-                    allowed, why = False, "nothing to repay"
-            if not messages.has(action, channel):
-                allowed, why = False, "no template"
-            options[i].append((action, channel, float(benefit), allowed, why))
-    # Control group: eligible for a standard treatment (not a support or suppression path).
-    eligible = np.array([bool(options[i]) and not route_of[i] for i in range(n)], dtype=bool)
-    draw = control_draw(frame["account_id"], int(settings["seed"]))
-    control = eligible & (draw < float(settings["control_share"]))
-    # Allocation in order of the best allowed benefit, ties by account id.
-    best = np.array(
-        [max((o[2] for o in options[i] if o[3] and o[2] > 0), default=-np.inf) for i in range(n)], dtype=np.float64
+        group_options.append(wanted)
+    width = max((len(o) for o in group_options), default=0)
+    wants = np.asarray(group_wants, dtype=bool)[key_codes] if n else np.zeros(0, dtype=bool)
+    special = (evaluation.route != "") | (evaluation.support != "")
+    pd_values = frame["pd"].to_numpy(dtype=np.float64)
+    exposure = frame["exposure"].to_numpy(dtype=np.float64)
+    value_at_risk = pd_values * np.where(np.isfinite(exposure), exposure, 0.0) * treatments.lgd
+    instalment, term, total = plan_offers(
+        exposure, frame["recent_payment"].to_numpy(dtype=np.float64), treatments.offer
     )
-    capacity = settings["capacity"]
-    left = dict(capacity) if capacity is not None else None
-    chosen = np.full(n, -1, dtype=np.int64)
-    rank = np.full(n, -1, dtype=np.int64)
-    exhausted: list[list[str]] = [[] for _ in range(n)]
-    candidates = np.flatnonzero(~control & np.isfinite(best))
-    ids = frame["account_id"].to_numpy()
-    sequence = sorted(candidates.tolist(), key=lambda i: (-best[i], _sort_key(ids[i])))
-    for r, i in enumerate(sequence):
-        rank[i] = r
-        if granted is not None:
-            g = granted.get(ids[i], {})
-            chosen[i] = -1 if g.get("granted") is None else int(g["granted"])
-            exhausted[i] = list(g.get("exhausted", []))
-            continue
-        for j, (action, channel, benefit, allowed, _) in enumerate(options[i]):
-            if not allowed or benefit <= 0:
+    cooling = evaluation.offer_until > evaluation.now
+    channel_index = {c: k for k, c in enumerate(policy.channels)}
+    earliest = np.stack([evaluation.earliest[c] for c in policy.channels]) if policy.channels else np.zeros((0, n))
+    rows = np.arange(n)
+    action = np.full((width, n), "", dtype=object)
+    channel = np.full((width, n), "", dtype=object)
+    benefit = np.full((width, n), -np.inf)
+    allowed = np.zeros((width, n), dtype=bool)
+    cooled = np.zeros((width, n), dtype=bool)
+    for k in range(width):
+        for g, options in enumerate(group_options):
+            if k >= len(options):
                 continue
-            key = "human_review" if action == "human_review" else channel
-            if left is not None and key in left:
-                if left[key] <= 0:
-                    exhausted[i].append(key)
+            members = rows[key_codes == g]
+            act, chan = options[k]
+            cost = treatments.cost.get("human_review" if act == "human_review" else chan, 0.0)
+            action[k, members] = act
+            channel[k, members] = chan
+            benefit[k, members] = value_at_risk[members] * treatments.effect.get(act, 0.0) - cost
+            ok = np.full(len(members), messages.has(act, chan))
+            if act != "human_review":
+                ok &= earliest[channel_index[chan], members] <= horizon
+            if act == "repayment_plan":
+                cooled[k, members] = cooling[members]
+                ok &= ~cooling[members] & np.isfinite(total[members])
+            allowed[k, members] = ok
+    has_options = (action != "").any(axis=0) if width else np.zeros(n, dtype=bool)
+    # Control group: eligible for a standard treatment (not a support or suppression path).
+    draw = control_draw(frame["account_id"], int(settings["seed"]))
+    control = has_options & ~special & (draw < float(settings["control_share"]))
+    usable = allowed & (benefit > 0)
+    best = np.where(usable, benefit, -np.inf).max(axis=0) if width else np.full(n, -np.inf)
+    # Allocation: accounts in order of their best allowed benefit (ties by account id) take
+    # their first allowed option whose channel has capacity left.
+    ids = frame["account_id"].to_numpy()
+    candidates = np.flatnonzero(~control & np.isfinite(best))
+    sequence = candidates[np.lexsort((_id_order_key(ids)[candidates], -best[candidates]))]
+    rank = np.full(n, -1, dtype=np.int64)
+    rank[sequence] = np.arange(len(sequence))
+    chosen = np.full(n, -1, dtype=np.int64)
+    exhausted: dict[int, list[str]] = {}
+    capacity = settings["capacity"]
+    left = dict(capacity) if capacity is not None else {}
+    keys = np.where(action == "human_review", "human_review", channel)
+    if granted is not None:
+        for i in sequence.tolist():
+            record = granted.get(ids[i], {})
+            chosen[i] = -1 if record.get("granted") is None else int(record["granted"])
+            if record.get("exhausted"):
+                exhausted[i] = list(record["exhausted"])
+    else:
+        # Plain Python lists of the candidates only: this loop runs once per candidate account.
+        usable_rows = usable[:, sequence].T.tolist()
+        key_rows = keys[:, sequence].T.tolist()
+        for r, i in enumerate(sequence.tolist()):
+            row_keys = key_rows[r]
+            for k, ok in enumerate(usable_rows[r]):
+                if not ok:
                     continue
-                left[key] -= 1
-            chosen[i] = j
-            break
+                key = row_keys[k]
+                if key in left:
+                    if left[key] <= 0:
+                        exhausted.setdefault(i, []).append(key)
+                        continue
+                    left[key] -= 1
+                chosen[i] = k
+                break
     return _assemble(
-        frame,
+        inputs,
         evaluation,
-        options,
-        offers,
+        horizon,
+        wants,
+        action,
+        channel,
+        benefit,
+        cooled,
+        (instalment, term, total),
         chosen,
         control,
         rank,
         exhausted,
-        route_of,
         policy,
         messages,
         now,
         settings,
-        lang,
     )
 
 
-def _sort_key(value: Any) -> tuple[int, Any]:
-    return (0, value) if isinstance(value, (int, np.integer)) else (1, str(value))
+class _Lists:
+    """One list per row, created only for rows that get an entry (the others share an empty tuple)."""
+
+    def __init__(self, n: int) -> None:
+        self.values = np.empty(n, dtype=object)
+        self.values.fill(())
+
+    def __getitem__(self, i: int) -> _Appender:
+        return _Appender(self.values, i)
+
+
+class _Appender:
+    def __init__(self, values: np.ndarray, i: int) -> None:
+        self.values, self.i = values, i
+
+    def append(self, item: dict[str, str]) -> None:
+        current = self.values[self.i]
+        if isinstance(current, tuple):
+            current = []
+            self.values[self.i] = current
+        current.append(item)
+
+
+def left_keys(exhausted: Mapping[int, list[str]]) -> set[str]:
+    """The capacity keys found used up by any account."""
+    return {key for keys in exhausted.values() for key in keys}
 
 
 def _assemble(
-    frame: pd.DataFrame,
+    inputs: Inputs,
     evaluation: RuleEvaluation,
-    options: list[list[tuple[str, str, float, bool, str]]],
-    offers: list[dict[str, Any] | None],
+    horizon: int,
+    wants: np.ndarray,
+    action: np.ndarray,
+    channel: np.ndarray,
+    benefit: np.ndarray,
+    cooled: np.ndarray,
+    plans: tuple[np.ndarray, np.ndarray, np.ndarray],
     chosen: np.ndarray,
     control: np.ndarray,
     rank: np.ndarray,
-    exhausted: list[list[str]],
-    route_of: list[str],
+    exhausted: Mapping[int, list[str]],
     policy: OutreachPolicy,
     messages: Templates,
     now: pd.Timestamp,
     settings: Mapping[str, Any],
-    lang: str,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    frame = inputs.frame
     n = len(frame)
-    horizon = evaluation.now + int(policy.planning_horizon_hours * 3_600_000_000_000)
-    hits = evaluation.hits_by_account()
-    lender = settings["lender"]
-    action_col = np.full(n, "none", dtype=object)
-    channel_col = np.full(n, "", dtype=object)
-    send_after = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
-    offer_col: list[Any] = [None] * n
-    message_col = np.full(n, "", dtype=object)
-    blocked_col: list[list[dict[str, str]]] = [[] for _ in range(n)]
-    benefit_col = np.zeros(n)
+    lang = str(settings["lang"])
     zones = zone_array(frame["timezone"] if "timezone" in frame.columns else None, n)
-    for i in range(n):
-        considered = {ch for _, ch, _, _, _ in options[i]}
-        zone = zones[i]
-        for hit, k in hits[i]:
+    # Reasons for the accounts a decision concerns (contacted, reviewed, held out as control).
+    if "reasons" in frame.columns:
+        reasons = frame["reasons"].to_numpy()
+    else:
+        reasons = np.empty(n, dtype=object)
+        reasons.fill(())  # no reasons: an empty tuple, shared (immutable)
+        explained = frame["explained_row"].to_numpy()
+        concern = np.flatnonzero(((chosen >= 0) | control) & (explained >= 0))
+        by_row = _reasons_for(inputs.explanation, explained[concern], lang)
+        for i in concern.tolist():
+            reasons[i] = by_row.get(int(explained[i]), ())
+    blocked_col = _Lists(n)
+    # Rule hits shown where they stopped a channel the account's options wanted, for today's plan.
+    considered = {c: (channel == c).any(axis=0) for c in policy.channels}
+    for hit in evaluation.hits:
+        if hit.channel not in considered:
+            continue
+        masked = np.flatnonzero(hit.mask)
+        show = considered[hit.channel][masked] & (hit.until > horizon)
+        for k in np.flatnonzero(show).tolist():
+            i = int(masked[k])
+            why = hit.why if isinstance(hit.why, str) else hit.why[k]
             until = int(hit.until[k])
-            if hit.channel in considered and until > horizon:
-                why = hit.why if isinstance(hit.why, str) else hit.why[k]
-                if until != NEVER:
-                    why = f"{why}; allowed from {format_local(until, zone)}"
-                blocked_col[i].append({"rule": hit.rule, "channel": hit.channel, "why": why})
-        if route_of[i] == "route":
-            blocked_col[i].append(
-                {
-                    "rule": str(evaluation.route_rule[i]),
-                    "channel": "*",
-                    "why": f"{evaluation.route_why[i]}: "
-                    + ("no automated contact" if evaluation.route[i] == "none" else "a person reviews it"),
-                }
-            )
-        elif route_of[i] == "support":
-            blocked_col[i].append(
-                {
-                    "rule": str(evaluation.support_rule[i]),
-                    "channel": "*",
-                    "why": f"support path: {evaluation.support[i]} instead of a payment request",
-                }
-            )
-        for _, channel, _, allowed, why in options[i]:
-            if not allowed and why == "offer cooldown":
-                again = format_local(int(evaluation.offer_until[i]), zone)
-                blocked_col[i].append(
-                    {
-                        "rule": evaluation.offer_rule,
-                        "channel": channel,
-                        "why": f"a plan was offered recently; allowed from {again}",
-                    }
-                )
-        for key in dict.fromkeys(exhausted[i]):
-            blocked_col[i].append({"rule": "capacity", "channel": key, "why": f"daily {key} capacity used up"})
-        if control[i]:
-            continue
-        j = int(chosen[i])
-        if j < 0:
-            continue
-        action, channel, benefit, _, _ = options[i][j]
-        action_col[i] = action
-        channel_col[i] = "" if action == "human_review" else channel
-        benefit_col[i] = round(benefit, 6)
-        send_after[i] = np.datetime64(
-            int(now.tz_convert("UTC").value if action == "human_review" else evaluation.earliest[channel][i]), "ns"
+            if until != NEVER:
+                why = f"{why}; allowed from {format_local(until, zones[i])}"
+            blocked_col[i].append({"rule": hit.rule, "channel": hit.channel, "why": why})
+    for i in np.flatnonzero(wants & (evaluation.route != "")).tolist():
+        verdict = "no automated contact" if evaluation.route[i] == "none" else "a person reviews it"
+        blocked_col[i].append(
+            {"rule": str(evaluation.route_rule[i]), "channel": "*", "why": f"{evaluation.route_why[i]}: {verdict}"}
         )
-        offer = offers[i] if action == "repayment_plan" else None
-        offer_col[i] = offer
-        values = _message_values(frame, i, offer, policy, messages, lang, lender)
-        message_col[i] = messages.render(action, channel, lang, values)
+    for i in np.flatnonzero(wants & (evaluation.route == "") & (evaluation.support != "")).tolist():
+        blocked_col[i].append(
+            {
+                "rule": str(evaluation.support_rule[i]),
+                "channel": "*",
+                "why": f"support path: {evaluation.support[i]} instead of a payment request",
+            }
+        )
+    for k, i in zip(*np.nonzero(cooled), strict=True):
+        again = format_local(int(evaluation.offer_until[i]), zones[i])
+        blocked_col[int(i)].append(
+            {
+                "rule": evaluation.offer_rule,
+                "channel": str(channel[k, i]),
+                "why": f"a plan was offered recently; allowed from {again}",
+            }
+        )
+    used_up = {
+        key: {"rule": "capacity", "channel": key, "why": f"daily {key} capacity used up"}
+        for key in left_keys(exhausted)
+    }
+    for i, keys in exhausted.items():
+        for key in dict.fromkeys(keys):
+            blocked_col[i].append(dict(used_up[key]))
+    act = np.full(n, "none", dtype=object)
+    chan = np.full(n, "", dtype=object)
+    send_after = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    offer_col = np.full(n, None, dtype=object)
+    message_col = np.full(n, "", dtype=object)
+    benefit_col = np.zeros(n)
+    facts = _MessageFacts(frame, reasons, policy, messages, lang, settings["lender"])
+    now_ns = int(now.tz_convert("UTC").value)
+    instalment, term, total = plans
+    first_due_text = facts.due.copy()
+    first_due_text[np.asarray(pd.isna(frame["due_date"]))] = None
+    for i in np.flatnonzero((chosen >= 0) & ~control).tolist():
+        k = int(chosen[i])
+        a, c = str(action[k, i]), str(channel[k, i])
+        act[i] = a
+        chan[i] = "" if a == "human_review" else c
+        benefit_col[i] = round(float(benefit[k, i]), 6)
+        send_after[i] = np.datetime64(now_ns if a == "human_review" else int(evaluation.earliest[c][i]), "ns")
+        offer = None
+        if a == "repayment_plan":
+            offer = {
+                "instalment": float(instalment[i]),
+                "term_months": int(term[i]),
+                "total": float(total[i]),
+                "first_due": first_due_text[i],
+            }
+            offer_col[i] = offer
+        message_col[i] = facts.render(i, a, c, offer)
     out = pd.DataFrame(
         {
             "account_id": frame["account_id"].to_numpy(),
@@ -646,57 +764,70 @@ def _assemble(
             "pd": frame["pd"].to_numpy(dtype=np.float64),
             "band": frame["band"].to_numpy(),
             "segment": frame["segment"].to_numpy(),
-            "action": action_col,
-            "channel": channel_col,
+            "action": act,
+            "channel": chan,
             "send_after": pd.DatetimeIndex(send_after).tz_localize("UTC"),
             "timezone": zones,
             "offer": offer_col,
             "message": message_col,
-            "reasons": frame["reasons"].to_numpy(),
-            "blocked": blocked_col,
+            "reasons": reasons,
+            "blocked": blocked_col.values,
             "expected_benefit": benefit_col,
             "control": control,
             "model_version": str(settings["model_version"]),
             "policy_version": policy.version,
         }
     )
-    trail = {
-        "evaluation": evaluation,
-        "options": options,
-        "chosen": chosen,
-        "rank": rank,
-        "hits": hits,
-        "exhausted": exhausted,
-    }
+    trail = {"evaluation": evaluation, "chosen": chosen, "rank": rank, "exhausted": exhausted}
     return out, trail
 
 
-def _message_values(
-    frame: pd.DataFrame,
-    i: int,
-    offer: Mapping[str, Any] | None,
-    policy: OutreachPolicy,
-    messages: Templates,
-    lang: str,
-    lender: Mapping[str, str],
-) -> dict[str, str]:
-    due: Any = frame["due_date"].to_numpy()[i]
-    due_text = pd.Timestamp(due).date().isoformat() if pd.notna(due) else ("the due date" if lang == "en" else "到期日")
-    reasons: list[dict[str, Any]] = list(frame["reasons"].to_numpy()[i] or [])
-    sep = "; " if lang == "en" else "；"
-    values = {
-        "lender": lender["name"],
-        "lender_contact": lender["contact"],
-        "amount": _money(float(frame["amount"].to_numpy(dtype=np.float64)[i]), policy.currency),
-        "due_date": due_text,
-        "education": messages.education[lang],
-        "plan_education": messages.plan_education[lang],
-        "debt_advice": policy.debt_advice.get(lang, ""),
-        "opt_out": policy.opt_out_text.get(lang, ""),
-        "reasons": sep.join(r["text"] for r in reasons) or ("no specific reason" if lang == "en" else "无"),
-    }
-    if offer is not None:
-        values["instalment"] = _money(float(offer["instalment"]), policy.currency)
-        values["term"] = str(offer["term_months"])
-        values["total"] = _money(float(offer["total"]), policy.currency)
-    return values
+class _MessageFacts:
+    """The per-account facts messages quote, as arrays, and the templates with the fixed texts filled in."""
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        reasons: np.ndarray,
+        policy: OutreachPolicy,
+        messages: Templates,
+        lang: str,
+        lender: Any,
+    ) -> None:
+        due = pd.DatetimeIndex(frame["due_date"])
+        text = np.asarray(due.strftime("%Y-%m-%d"), dtype=object)
+        text[np.asarray(due.isna())] = "the due date" if lang == "en" else "到期日"
+        self.due = text
+        self.amount = frame["amount"].to_numpy(dtype=np.float64)
+        self.reasons = reasons
+        self.currency, self.lang, self.messages = policy.currency, lang, messages
+        self.templates = messages.prepared(
+            lang,
+            {
+                "lender": str(lender["name"]),
+                "lender_contact": str(lender["contact"]),
+                "education": messages.education[lang],
+                "plan_education": messages.plan_education[lang],
+                "debt_advice": policy.debt_advice.get(lang, ""),
+                "opt_out": policy.opt_out_text.get(lang, ""),
+            },
+        )
+        self.sep = "; " if lang == "en" else "；"
+        self.no_reason = "no specific reason" if lang == "en" else "无"
+
+    def render(self, i: int, action: str, channel: str, offer: Mapping[str, Any] | None) -> str:
+        """The message of account ``i``: the prepared template with its own facts."""
+        currency = self.currency
+        reasons = self.reasons[i] or []
+        values = {
+            "amount": _money(float(self.amount[i]), currency),
+            "due_date": self.due[i],
+            "reasons": self.sep.join(r["text"] for r in reasons) or self.no_reason,
+        }
+        if offer is not None:
+            values["instalment"] = _money(float(offer["instalment"]), currency)
+            values["term"] = str(offer["term_months"])
+            values["total"] = _money(float(offer["total"]), currency)
+        else:
+            values["instalment"] = values["term"] = values["total"] = ""
+        return self.templates[self.messages.key(action, channel)].format(**values)

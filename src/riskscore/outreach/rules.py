@@ -69,8 +69,9 @@ def zone_array(column: pd.Series | None, n: int) -> np.ndarray:
     """Time-zone names as an object array, ``None`` where unknown (never NaN)."""
     if column is None:
         return np.full(n, None, dtype=object)
-    values = column.astype(object).to_numpy()
-    return np.array([None if pd.isna(v) else str(v) for v in values], dtype=object)
+    values = np.array(column.astype(object).to_numpy(), dtype=object)
+    values[np.asarray(column.isna())] = None
+    return values
 
 
 def format_local(ns: int, zone: str | None) -> str:
@@ -128,6 +129,31 @@ def _next_open(t: np.ndarray, zone: str, start: int, end: int) -> np.ndarray:
     return np.where(inside, t, np.maximum(opening, t))
 
 
+class _Labels:
+    """A label column as integer codes into ``levels`` (-1: missing), for fast membership tests."""
+
+    def __init__(self, values: pd.Series | None, n: int) -> None:
+        if values is None:
+            self.codes = np.full(n, -1, dtype=np.int64)
+            self.levels: list[str] = []
+            return
+        codes, levels = pd.factorize(values.astype(object), use_na_sentinel=True)
+        self.codes = np.asarray(codes, dtype=np.int64)
+        self.levels = [str(v) for v in levels]
+
+    def isin(self, wanted: list[str]) -> np.ndarray:
+        lookup = np.append(np.isin(np.asarray(self.levels, dtype=object), wanted), False)
+        return lookup[self.codes]  # code -1 picks the trailing False
+
+    def missing(self) -> np.ndarray:
+        return self.codes < 0
+
+    def take(self, index: np.ndarray) -> _Labels:
+        out = _Labels.__new__(_Labels)
+        out.codes, out.levels = self.codes[index], self.levels
+        return out
+
+
 class _Ledger:
     """The contact ledger of the accounts, in account order then time (UTC ns)."""
 
@@ -135,36 +161,35 @@ class _Ledger:
         if contacts is None or contacts.empty:
             self.code = np.array([], dtype=np.int64)
             self.time = np.array([], dtype=np.int64)
-            self.channel = np.array([], dtype=object)
-            self.outcome = np.array([], dtype=object)
-            self.direction = np.array([], dtype=object)
+            self.channel = self.outcome = self.direction = _Labels(None, 0)
             return
         code = ids.get_indexer(pd.Index(contacts["account_id"]))
-        keep = code >= 0
-        frame = contacts.loc[keep]
-        naive = pd.DatetimeIndex(frame["timestamp"])
+        keep = np.flatnonzero(code >= 0)
+        naive = pd.DatetimeIndex(contacts["timestamp"].to_numpy()[keep])
         # Naive event times are in the events' zone; a repeated DST hour counts as the later instant,
         # which keeps an attempt in a rolling window longer (fail closed).
         aware = naive.tz_localize(events_tz, ambiguous=np.zeros(len(naive), dtype=bool), nonexistent="shift_forward")
         time = np.asarray(aware.tz_convert("UTC").tz_localize(None).asi8, dtype=np.int64)
         before = time < now  # what is known at `now`
-        order = np.lexsort((time[before], code[keep][before]))
-        self.code = code[keep][before][order]
+        rows = keep[before]
+        order = np.lexsort((time[before], code[rows]))
+        take = rows[order]
+        self.code = code[take]
         self.time = time[before][order]
-        self.channel = frame["channel"].astype(str).to_numpy()[before][order]
-        self.outcome = frame["outcome"].astype(str).to_numpy()[before][order]
-        if "direction" in frame.columns:
-            self.direction = frame["direction"].astype(object).to_numpy()[before][order]
-        else:
-            self.direction = np.full(len(self.code), None, dtype=object)
+        self.channel = _Labels(contacts["channel"], len(contacts)).take(take)
+        self.outcome = _Labels(contacts["outcome"], len(contacts)).take(take)
+        direction = contacts["direction"] if "direction" in contacts.columns else None
+        self.direction = _Labels(direction, len(contacts)).take(take)
 
     def select(self, channels: list[str], outcomes: list[str], directions: list[str] | None = None) -> np.ndarray:
-        mask = np.isin(self.channel, channels) & np.isin(self.outcome, outcomes)
+        mask = self.channel.isin(channels) & self.outcome.isin(outcomes)
         if directions is not None:
             # A contact of unknown direction counts (fail closed).
-            known = pd.notna(self.direction)
-            mask &= ~known | np.isin(self.direction.astype(str), directions)
+            mask &= self.direction.missing() | self.direction.isin(directions)
         return mask
+
+    def with_outcome(self, outcome: str) -> np.ndarray:
+        return self.outcome.isin([outcome])
 
 
 def evaluate_rules(
@@ -227,21 +252,21 @@ def evaluate_rules(
                 block(rule, c, opted, f"the borrower opted out of {c}")
         elif kind == "suppress":
             mask = np.zeros(n, dtype=bool)
-            reasons: list[list[str]] = [[] for _ in range(n)]
+            reasons: dict[int, list[str]] = {}
             for flag in rule.params["flags"]:
                 flagged, unknown = _flag(accounts, flag)
-                for i in np.flatnonzero(flagged):
-                    reasons[i].append(
+                for i in np.flatnonzero(flagged).tolist():
+                    reasons.setdefault(i, []).append(
                         f"{flag} flag unknown (missing value)" if unknown[i] else f"account flagged {flag}"
                     )
                 mask |= flagged
             for outcome in rule.params.get("outcomes", []):
-                sel = ledger.outcome == outcome
+                sel = ledger.with_outcome(outcome)
                 hit = np.bincount(ledger.code[sel], minlength=n) > 0
-                for i in np.flatnonzero(hit):
-                    reasons[i].append(f"a contact recorded '{outcome}'")
+                for i in np.flatnonzero(hit).tolist():
+                    reasons.setdefault(i, []).append(f"a contact recorded '{outcome}'")
                 mask |= hit
-            texts = ["; ".join(reasons[i]) for i in np.flatnonzero(mask)]
+            texts = ["; ".join(reasons[i]) for i in np.flatnonzero(mask).tolist()]
             for c in rule.channels:
                 block(rule, c, mask, texts)
             route = str(rule.params["route"])
@@ -249,8 +274,8 @@ def evaluate_rules(
             result.route[fresh] = route
             result.route_rule[fresh] = rule.id
             why_of = dict(zip(np.flatnonzero(mask).tolist(), texts, strict=True))
-            for i in np.flatnonzero(fresh):
-                result.route_why[i] = why_of[int(i)]
+            for i in np.flatnonzero(fresh).tolist():
+                result.route_why[i] = why_of[i]
         elif kind == "support":
             mask = np.zeros(n, dtype=bool)
             for flag in rule.params["flags"]:
@@ -269,7 +294,7 @@ def evaluate_rules(
             for c in rule.channels:
                 defer(rule, c, until, f"a conversation less than {rule.params['hours']:g} h ago")
         elif kind == "offer_cooldown":
-            sel = ledger.outcome == policy.offer_outcome
+            sel = ledger.with_outcome(policy.offer_outcome)
             last = np.zeros(n, dtype=np.int64)
             np.maximum.at(last, ledger.code[sel], ledger.time[sel])
             days = float(rule.params["days"])
