@@ -142,7 +142,15 @@ def recommend(
     -------
     DataFrame
         Columns :data:`OUTPUT_COLUMNS`, one row per account of ``scores``, in
-        the order of ``scores``.
+        the order of ``scores``. ``action`` is ``none`` and ``channel`` empty
+        when nothing may or need be sent; ``send_after`` (UTC) is the earliest
+        allowed moment, ``timezone`` the borrower's zone; ``offer`` a dict
+        (instalment, term_months, total, first_due) for repayment plans;
+        ``reasons`` the top four reasons (code, text, contribution) of the
+        accounts a decision concerns (contacted, reviewed or held out), an
+        empty tuple for the others; ``blocked`` a list of ``{rule, channel,
+        why}`` for every rule (or used-up capacity) that stopped a channel the
+        treatment wanted, an empty tuple when nothing did.
     """
     from riskscore.outreach import audit as audit_mod
 
