@@ -98,3 +98,69 @@ def test_console_script_is_installed(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "summary.csv").exists()
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "riskscore", *args], capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    rs.datasets.load_sample().to_dir(root / "events")  # type: ignore[union-attr]
+    return root
+
+
+def test_train_score_and_explain_from_the_command_line(folder: Path) -> None:
+    events, bundle, out = folder / "events", folder / "bundle", folder / "scores"
+    done = run("train", "--data", str(events), "--start", "2023-06-01", "--end", "2024-06-01", "--out", str(bundle))
+    assert done.returncode == 0, done.stderr
+    assert "trained on" in done.stdout and "hold-out AUC" in done.stdout
+    model = rs.RiskModel.load(bundle)
+    assert model.builder_ is not None and model.version_ in done.stdout
+    again = run("train", "--data", str(events), "--start", "2023-06-01", "--end", "2024-06-01", "--out", str(bundle))
+    assert again.returncode == 2 and "give --overwrite" in again.stderr and "Traceback" not in again.stderr
+
+    done = run("score", "--model", str(bundle), "--data", str(events), "--as-of", "2024-12-01", "--out", str(out),
+               "--chunk-size", "700", "--jobs", "1")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "2,000 accounts:" in done.stdout and "_errors.parquet" in done.stdout
+    assert (out / "_SUCCESS").exists() and len(pd.read_parquet(out)) > 1000
+
+    done = run("explain", "--model", str(bundle), "--data", str(events), "--account", "100001", "--as-of",
+               "2024-12-01", "--plot", str(folder / "waterfall.png"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "account 100001 at 2024-12-01: PD" in done.stdout and "segment:" in done.stdout
+    assert " 1. [" in done.stdout
+    assert (folder / "waterfall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    zh = run("explain", "--model", str(bundle), "--data", str(events), "--account", "100001", "--as-of",
+             "2024-12-01", "--lang", "zh")  # fmt: skip
+    assert zh.returncode == 0 and any("\u4e00" <= ch <= "\u9fff" for ch in zh.stdout)
+
+
+def test_bad_arguments_and_bad_data_exit_2_with_one_line(folder: Path, tmp_path: Path) -> None:
+    events = folder / "events"
+    missing = run("score", "--model", "m", "--data", str(events), "--out", str(tmp_path / "o"))
+    assert missing.returncode == 2 and "the following arguments are required: --as-of" in missing.stderr
+    no_bundle = run("score", "--model", str(tmp_path / "nope"), "--data", str(events), "--as-of", "2024-12-01",
+                    "--out", str(tmp_path / "o"))  # fmt: skip
+    assert no_bundle.returncode == 2 and "Traceback" not in no_bundle.stderr
+    assert len(no_bundle.stderr.strip().splitlines()) == 1
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("statements", "transactions", "installments", "contacts"):
+        (broken / f"{name}.parquet").write_bytes((events / f"{name}.parquet").read_bytes())
+    pd.read_parquet(events / "accounts.parquet").drop(columns=["open_date"]).to_parquet(broken / "accounts.parquet")
+    bad = run("score", "--model", str(folder / "bundle"), "--data", str(broken), "--as-of", "2024-12-01",
+              "--out", str(tmp_path / "o2"))  # fmt: skip
+    assert bad.returncode == 2 and "accounts.open_date: is required" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "o2").exists()
+    unknown = run("explain", "--model", str(folder / "bundle"), "--data", str(events), "--account", "999",
+                  "--as-of", "2024-12-01")  # fmt: skip
+    assert unknown.returncode == 2 and "account '999' is not in the accounts table" in unknown.stderr
+    bad_date = run("score", "--model", str(folder / "bundle"), "--data", str(events), "--as-of", "2024-12-01 10:00",
+                   "--out", str(tmp_path / "o3"))  # fmt: skip
+    assert bad_date.returncode == 2 and "as_of must be a date" in bad_date.stderr
+    for command in ("train", "score", "explain", "demo"):
+        shown = run(command, "--help")
+        assert shown.returncode == 0 and "usage: riskscore " + command in shown.stdout

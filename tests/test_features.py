@@ -577,3 +577,18 @@ def test_threads_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
     assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
     with pytest.raises(ValueError, match="n_jobs must not be 0"):
         FeatureBuilder(n_jobs=0).fit(events).transform(events, obs.head(5))
+
+
+def test_an_accounts_features_do_not_depend_on_the_other_accounts() -> None:
+    """Bit for bit: a chunk of accounts gets the features it gets in the whole book (batch scoring relies on it)."""
+    events = rs.datasets.load_sample()
+    builder = rs.FeatureBuilder().fit(events)
+    obs = rs.observation_dates(events, start="2024-03-01", end="2024-09-01")
+    whole = builder.transform(events, obs)
+    ids = events.accounts["account_id"].to_numpy()
+    for part in (ids[:137], ids[900:1333], ids[-50:]):
+        keep = set(part.tolist())
+        tables = {n: df[df["account_id"].isin(keep)] for n, df in events.tables.items()}
+        sub = rs.EventData(**tables, protected=events.protected)
+        chunk = builder.transform(sub, obs[obs["account_id"].isin(keep)])
+        pd.testing.assert_frame_equal(chunk, whole.loc[chunk.index], check_exact=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from riskscore import datasets, features, segments
+from riskscore.batch import BatchResult, score_batch
 from riskscore.data import TABLES, EventData
 from riskscore.errors import (
     BundleIntegrityError,
@@ -34,6 +35,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "TABLES",
     "AdditivityError",
+    "BatchResult",
     "BundleIntegrityError",
     "DataValidationError",
     "EvaluationReport",
@@ -53,5 +55,6 @@ __all__ = [
     "make_labels",
     "observation_dates",
     "recommend",
+    "score_batch",
     "segments",
 ]

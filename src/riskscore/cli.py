@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,53 @@ def _parser() -> argparse.ArgumentParser:
         help="outreach policy: cn-2026, us-regf, uk-conc or a file (default: %(default)s)",
     )
     demo.set_defaults(run=_demo)
+
+    train = commands.add_parser(
+        "train",
+        help="train a model bundle on monthly observations",
+        description="Build the scoring grid of current accounts at month starts from --start to --end, the target "
+        "(30+ days past due within --horizon) and the features; train a calibrated model; save the bundle.",
+    )
+    train.add_argument("--data", type=Path, required=True, help="event-data folder (one file per table)")
+    train.add_argument("--start", required=True, help="first monthly as_of date of the training grid")
+    train.add_argument("--end", required=True, help="last monthly as_of date of the training grid")
+    train.add_argument("--horizon", default="90D", help="target window (default: %(default)s)")
+    train.add_argument("--dpd", type=int, default=30, help="days past due that count as default (default: 30)")
+    train.add_argument("--out", type=Path, required=True, help="bundle folder to write")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    train.set_defaults(run=_train)
+
+    score = commands.add_parser(
+        "score",
+        help="score every account at one date, in chunks, resumably",
+        description="Score every account of --data at --as-of with --model, chunk by chunk, into the output folder "
+        "(part-*.parquet, _errors.parquet, _manifest.json, _SUCCESS). Rerunning the same command after a "
+        "crash finishes the run.",
+    )
+    score.add_argument("--model", type=Path, required=True, help="model bundle folder")
+    score.add_argument("--data", type=Path, required=True, help="event-data folder")
+    score.add_argument("--as-of", required=True, help="scoring date (YYYY-MM-DD)")
+    score.add_argument("--out", type=Path, required=True, help="output folder")
+    score.add_argument("--explain", choices=["recommended", "all", "none"], default="recommended")
+    score.add_argument("--chunk-size", type=int, default=50_000, help="accounts per chunk (default: %(default)s)")
+    score.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
+    score.add_argument("--backend", choices=["local"], default="local")
+    score.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the reasons")
+    score.add_argument("--no-resume", action="store_true", help="refuse to continue a run found in --out")
+    score.set_defaults(run=_score)
+
+    explain = commands.add_parser(
+        "explain",
+        help="explain one account's score",
+        description="The score of one account at one date, its top reasons, its segment and evidence.",
+    )
+    explain.add_argument("--model", type=Path, required=True, help="model bundle folder")
+    explain.add_argument("--data", type=Path, required=True, help="event-data folder")
+    explain.add_argument("--account", required=True, help="account_id")
+    explain.add_argument("--as-of", required=True, help="date (YYYY-MM-DD)")
+    explain.add_argument("--lang", choices=["en", "zh"], default="en")
+    explain.add_argument("--plot", type=Path, default=None, help="write a waterfall chart to this PNG file")
+    explain.set_defaults(run=_explain)
     return parser
 
 
@@ -157,6 +205,110 @@ def _demo(args: argparse.Namespace) -> int:
         f"summary.csv, features.parquet (features and target), evaluation.csv, scores.parquet, "
         f"recommendations.parquet, audit.jsonl and the model bundle model/ written to {args.out}"
     )
+    return EXIT_OK
+
+
+def _events(path: Path) -> Any:
+    from riskscore.data import EventData
+
+    return EventData.from_dir(path)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from riskscore.features import FeatureBuilder
+    from riskscore.labels import make_labels, observation_dates
+    from riskscore.model import RiskModel
+
+    if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
+        raise FileExistsError(f"{args.out} exists: give --overwrite to replace the bundle")
+    events = _events(args.data)
+    obs = observation_dates(events, start=args.start, end=args.end)
+    if obs.empty:
+        raise ValueError(f"no current accounts at month starts from {args.start} to {args.end}")
+    labels = make_labels(events, obs, horizon=args.horizon, dpd_threshold=args.dpd)
+    complete = labels.notna().to_numpy()
+    if not complete.any():
+        raise ValueError(f"no observation from {args.start} to {args.end} has a complete {args.horizon} window")
+    builder = FeatureBuilder()
+    X = builder.fit_transform(events, obs)[complete]
+    y = labels[complete].astype(int).set_axis(X.index)
+    model = RiskModel(random_state=0).fit(X, y, builder=builder)
+    model.save(args.out, overwrite=args.overwrite)
+    holdout = model.manifest_.get("holdout_metrics", {})
+    auc = holdout.get("auc")
+    print(
+        f"trained on {len(X):,} observations ({int(y.sum()):,} reach {args.dpd}+ days past due within "
+        f"{args.horizon}), {X.shape[1]} features, {model.booster_.num_trees()} trees"
+        + (f"; hold-out AUC {auc:.3f}" if isinstance(auc, float) else "")
+        + f"; bundle {args.out} ({model.version_})"
+    )
+    return EXIT_OK
+
+
+def _score(args: argparse.Namespace) -> int:
+    from riskscore.batch import score_batch
+
+    logging.getLogger("riskscore").setLevel(logging.INFO if not sys.stderr.isatty() else logging.WARNING)
+    result = score_batch(
+        args.model,
+        args.data,
+        args.as_of,
+        args.out,
+        explain=args.explain,
+        chunk_size=args.chunk_size,
+        n_jobs=args.jobs,
+        backend=args.backend,
+        resume=not args.no_resume,
+        lang=args.lang,
+    )
+    print(result)
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from riskscore.model import RiskModel
+
+    model = RiskModel.load(args.model)
+    if model.builder_ is None:
+        raise ValueError("the bundle carries no FeatureBuilder: train it with riskscore train or fit(..., builder=)")
+    events = _events(args.data)
+    ids = events.accounts["account_id"]
+    account: Any = args.account
+    if pd.api.types.is_integer_dtype(ids.dtype):
+        try:
+            account = int(args.account)
+        except ValueError:
+            raise ValueError(f"account {args.account!r} is not in the data (account ids are whole numbers)") from None
+    if not (ids == account).any():
+        raise ValueError(f"account {args.account!r} is not in the accounts table of {args.data}")
+    as_of = pd.Timestamp(args.as_of)
+    obs = pd.DataFrame({"account_id": [account], "as_of": [as_of]})
+    X = model.builder_.transform(events, obs)
+    score = model.score(X).iloc[0]
+    expl = model.explain(X)
+    seg = expl.segment(evidence=True).iloc[0]
+    print(
+        f"account {account} at {as_of:%Y-%m-%d}: PD {score['pd']:.2%}, "
+        f"{score['points']:.0f} points, band {score['band']}"
+    )
+    print(f"segment: {seg['segment']} ({', '.join(seg['evidence']) or 'no evidence'})")
+    reasons = expl.reason_codes(top=4, lang=args.lang)
+    for _, r in reasons.iterrows():
+        print(f"  {r['rank']}. [{r['reason_code']}] {r['text']} (+{r['contribution']:.3f} log-odds)")
+    if reasons.empty:
+        print("  no reason raises this account's risk above the average")
+    if args.plot is not None:
+        import warnings
+
+        from riskscore import plots
+
+        fig = plots.waterfall(expl, account, as_of, lang=args.lang)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _write(args.plot, lambda p: fig.savefig(p, format="png", dpi=120, bbox_inches="tight"))
+        if any("missing from font" in str(w.message) for w in caught):
+            print("note: no font with Chinese glyphs is installed; the chart's Chinese text shows as boxes")
+        print(f"waterfall written to {args.plot}")
     return EXIT_OK
 
 

@@ -157,7 +157,11 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
     ratio_ok = ~np.isnan(pay_ratio)
     ratio_n = E.Counter(ratio_ok)
     ratio0 = np.where(ratio_ok, pay_ratio, 0.0)
-    x = np.where(util_ok, days, 0.0)
+    # Days from the account's first statement: the slope's sums then depend on this
+    # account's statements only (not on where the table's timeline starts), so a
+    # chunk of accounts gets the very same features as the whole book.
+    own_days = days - days[index.starts[code]] if len(code) else days
+    x = np.where(util_ok, own_days, 0.0)
     if ctx.fitted.get("min_due"):
         prev_min = E.previous_in_account(st["min_due"].to_numpy(dtype=np.float64), code)
         due = owed & (prev_min > _TOL)

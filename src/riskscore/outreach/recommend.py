@@ -481,6 +481,33 @@ def _money(value: float, currency: str) -> str:
     return f"{currency}{value:,.2f}" if np.isfinite(value) else "the amount due"
 
 
+def allocate(
+    usable_rows: list[list[bool]], key_rows: list[list[str]], capacity: Mapping[str, int] | None
+) -> tuple[np.ndarray, dict[int, list[str]]]:
+    """Greedy allocation over candidates already in priority order.
+
+    Each candidate takes its first usable option whose capacity key has room
+    (keys without a capacity are unlimited). Returns the option index taken
+    per candidate (-1: none) and, per candidate, the keys found used up.
+    """
+    left = dict(capacity) if capacity is not None else {}
+    picks = np.full(len(usable_rows), -1, dtype=np.int64)
+    exhausted: dict[int, list[str]] = {}
+    for r, (usable, keys) in enumerate(zip(usable_rows, key_rows, strict=True)):
+        for k, ok in enumerate(usable):
+            if not ok:
+                continue
+            key = keys[k]
+            if key in left:
+                if left[key] <= 0:
+                    exhausted.setdefault(r, []).append(key)
+                    continue
+                left[key] -= 1
+            picks[r] = k
+            break
+    return picks, exhausted
+
+
 def _id_order_key(ids: np.ndarray) -> np.ndarray:
     """A sortable integer key per account id (numbers by value, text by text)."""
     if np.issubdtype(np.asarray(ids).dtype, np.integer):
@@ -496,11 +523,16 @@ def decide(
     now: pd.Timestamp,
     settings: Mapping[str, Any],
     granted: Mapping[Any, Mapping[str, Any]] | None = None,
+    plan_only: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The decisions for ``inputs``.
 
     ``granted`` replays a recorded allocation: account -> ``{"granted": option
-    index or None, "exhausted": [capacity keys found used up]}``.
+    index or None, "exhausted": [capacity keys found used up]}``. With
+    ``plan_only`` (and no ``granted``), stop before the allocation and return
+    the candidates in allocation order: ``account_id``, ``best`` (benefit of
+    the best allowed option), ``usable`` and ``keys`` (per option: allowed with
+    a positive benefit; the capacity key), for an allocation across batches.
     """
     frame = inputs.frame
     n = len(frame)
@@ -584,9 +616,16 @@ def decide(
     rank[sequence] = np.arange(len(sequence))
     chosen = np.full(n, -1, dtype=np.int64)
     exhausted: dict[int, list[str]] = {}
-    capacity = settings["capacity"]
-    left = dict(capacity) if capacity is not None else {}
     keys = np.where(action == "human_review", "human_review", channel)
+    if granted is None and plan_only:
+        return pd.DataFrame(
+            {
+                "account_id": ids[sequence],
+                "best": best[sequence],
+                "usable": usable[:, sequence].T.tolist(),
+                "keys": keys[:, sequence].T.tolist(),
+            }
+        ), {}
     if granted is not None:
         for i in sequence.tolist():
             record = granted.get(ids[i], {})
@@ -594,22 +633,9 @@ def decide(
             if record.get("exhausted"):
                 exhausted[i] = list(record["exhausted"])
     else:
-        # Plain Python lists of the candidates only: this loop runs once per candidate account.
-        usable_rows = usable[:, sequence].T.tolist()
-        key_rows = keys[:, sequence].T.tolist()
-        for r, i in enumerate(sequence.tolist()):
-            row_keys = key_rows[r]
-            for k, ok in enumerate(usable_rows[r]):
-                if not ok:
-                    continue
-                key = row_keys[k]
-                if key in left:
-                    if left[key] <= 0:
-                        exhausted.setdefault(i, []).append(key)
-                        continue
-                    left[key] -= 1
-                chosen[i] = k
-                break
+        picks, used_up = allocate(usable[:, sequence].T.tolist(), keys[:, sequence].T.tolist(), settings["capacity"])
+        chosen[sequence] = picks
+        exhausted = {int(sequence[r]): keys_ for r, keys_ in used_up.items()}
     return _assemble(
         inputs,
         evaluation,

@@ -1,0 +1,185 @@
+"""score_batch: chunked, parallel, resumable scoring that never leaves a half-written output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import riskscore as rs
+from riskscore.errors import DataValidationError
+
+AS_OF = "2024-12-01"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory, sample_xy: dict[str, Any]) -> dict[str, Any]:
+    """A model (with its builder) trained on the sample, saved; the sample written as a folder."""
+    X, y, builder = sample_xy["X"], sample_xy["y"], sample_xy["builder"]
+    model = rs.RiskModel().fit(X, y, builder=builder)
+    root = tmp_path_factory.mktemp("batch")
+    model.save(root / "bundle")
+    events = sample_xy["events"]
+    events.to_dir(root / "events")
+    return {"model": model, "events": events, "bundle": root / "bundle", "folder": root / "events", "root": root}
+
+
+def read(output: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    scores = pd.read_parquet(output).sort_values("account_id").reset_index(drop=True)
+    errors = pd.read_parquet(output / "_errors.parquet").sort_values("account_id").reset_index(drop=True)
+    return scores, errors
+
+
+def test_output_is_the_same_whatever_the_chunks_and_workers(bundle: dict[str, Any], tmp_path: Path) -> None:
+    one = rs.score_batch(bundle["bundle"], bundle["folder"], AS_OF, tmp_path / "a", chunk_size=2000, n_jobs=1)
+    many = rs.score_batch(bundle["model"], bundle["events"], AS_OF, tmp_path / "b", chunk_size=333, n_jobs=2)
+    assert (one.accounts, one.scored, one.errors) == (many.accounts, many.scored, many.errors)
+    assert one.accounts == 2000 and one.scored + one.errors == 2000 and one.scored > 1000
+    a, a_err = read(tmp_path / "a")
+    b, b_err = read(tmp_path / "b")
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(a_err, b_err)
+    assert len(list((tmp_path / "b").glob("part-*.parquet"))) == 7
+    # The same numbers as scoring in a notebook.
+    model, events = bundle["model"], bundle["events"]
+    obs = rs.observation_dates(events, freq="D", start=AS_OF, end=AS_OF)
+    X = model.builder_.transform(events, obs)
+    expected = model.score(X).reset_index()
+    expected["band"] = expected["band"].astype(str)  # a text column in the parquet parts
+    pd.testing.assert_frame_equal(a[["account_id", "as_of", "pd", "points", "band"]], expected, check_dtype=False)
+    # Every account is scored or listed with its reason; none twice.
+    everyone = set(events.accounts["account_id"])
+    assert set(a["account_id"]) | set(a_err["account_id"]) == everyone
+    assert not set(a["account_id"]) & set(a_err["account_id"])
+    assert a_err["reason"].str.contains("past due at as_of|not open at as_of").all()
+    done = json.loads((tmp_path / "a" / "_SUCCESS").read_text())
+    assert done["accounts"] == 2000 and done["scored"] == len(a)
+
+
+def test_explanations_for_the_rows_that_need_them(bundle: dict[str, Any], tmp_path: Path) -> None:
+    rs.score_batch(bundle["model"], bundle["events"], AS_OF, tmp_path / "rec", n_jobs=1, lang="zh")
+    rs.score_batch(bundle["model"], bundle["events"], AS_OF, tmp_path / "none", n_jobs=1, explain="none")
+    rs.score_batch(bundle["model"], bundle["events"], AS_OF, tmp_path / "all", n_jobs=1, explain="all")
+    rec, _ = read(tmp_path / "rec")
+    contact = rec["band"].isin(["C", "D", "E", "F"])
+    assert rec.loc[contact, "segment"].notna().all() and rec.loc[~contact, "segment"].isna().all()
+    reasons = rec.loc[contact, "reasons"]
+    assert (reasons.map(len) >= 1).mean() > 0.95 and (reasons.map(len) <= 4).all()
+    first = reasons.iloc[0][0]
+    assert set(first) == {"code", "text", "contribution"} and any("\u4e00" <= ch <= "\u9fff" for ch in first["text"])
+    none, _ = read(tmp_path / "none")
+    assert none["segment"].isna().all() and (none["reasons"].map(len) == 0).all()
+    every, _ = read(tmp_path / "all")
+    assert every["segment"].notna().all()
+    pd.testing.assert_frame_equal(every[["pd", "band"]], none[["pd", "band"]])
+
+
+def test_a_bad_account_goes_to_errors_and_a_bad_table_stops_at_once(bundle: dict[str, Any], tmp_path: Path) -> None:
+    events = bundle["events"]
+    statements = events.statements.copy()
+    bad = int(statements["account_id"].iloc[100])
+    statements.loc[statements["account_id"] == bad, "dpd"] = -5
+    folder = tmp_path / "events"
+    folder.mkdir()
+    for name, df in {**events.tables, "statements": statements}.items():
+        df.to_parquet(folder / f"{name}.parquet", index=False)
+    result = rs.score_batch(bundle["bundle"], folder, AS_OF, tmp_path / "out", chunk_size=500, n_jobs=1)
+    scores, errors = read(tmp_path / "out")
+    assert bad not in set(scores["account_id"])
+    reason = errors.loc[errors["account_id"] == bad, "reason"].iloc[0]
+    assert "statements.dpd" in reason and "must be >= 0" in reason
+    assert result.scored + result.errors == 2000
+    # The other accounts of that chunk are scored as if nothing happened.
+    clean, _ = read(_clean_run(bundle, tmp_path))
+    pd.testing.assert_frame_equal(scores, clean[clean["account_id"] != bad].reset_index(drop=True))
+    # A missing column stops the run before any work, naming table and column.
+    events.accounts.drop(columns=["credit_limit"]).to_parquet(folder / "accounts.parquet", index=False)
+    with pytest.raises(DataValidationError, match=r"accounts.credit_limit: is required"):
+        rs.score_batch(bundle["bundle"], folder, AS_OF, tmp_path / "never", n_jobs=1)
+    assert not (tmp_path / "never").exists()
+
+
+def _clean_run(bundle: dict[str, Any], tmp_path: Path) -> Path:
+    out = tmp_path / "clean"
+    if not (out / "_SUCCESS").exists():
+        rs.score_batch(bundle["bundle"], bundle["folder"], AS_OF, out, chunk_size=500, n_jobs=1)
+    return out
+
+
+def test_resume_rules(bundle: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = rs.score_batch(bundle["model"], bundle["events"], AS_OF, out, chunk_size=700, n_jobs=1)
+    again = rs.score_batch(bundle["model"], bundle["events"], AS_OF, out, chunk_size=700, n_jobs=1)
+    assert again.scored == first.scored  # a finished run: nothing redone, same result
+    with pytest.raises(FileExistsError, match="chunk_size differ"):
+        rs.score_batch(bundle["model"], bundle["events"], AS_OF, out, chunk_size=500, n_jobs=1)
+    with pytest.raises(FileExistsError, match="holds a run already"):
+        rs.score_batch(bundle["model"], bundle["events"], AS_OF, out, chunk_size=700, resume=False)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    with pytest.raises(FileExistsError, match="holds other files"):
+        rs.score_batch(bundle["model"], bundle["events"], AS_OF, tmp_path / "other")
+    with pytest.raises(ValueError, match="explain must be one of"):
+        rs.score_batch(bundle["model"], bundle["events"], AS_OF, tmp_path / "x", explain="some")
+    with pytest.raises(ValueError, match="chunk_size must be a whole number"):
+        rs.score_batch(bundle["model"], bundle["events"], AS_OF, tmp_path / "x", chunk_size=0)
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(bundle: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    command = [
+        sys.executable, "-m", "riskscore", "score", "--model", str(bundle["bundle"]), "--data", str(bundle["folder"]),
+        "--as-of", AS_OF, "--out", str(out), "--chunk-size", "50", "--jobs", "1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    manifest = out / "_manifest.json"
+    deadline = time.monotonic() + 120
+    done = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if manifest.exists():
+            try:
+                done = len(json.loads(manifest.read_text())["done"])
+            except (json.JSONDecodeError, KeyError):  # replaced while reading: read again
+                done = 0
+            if done >= 3:
+                break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 3 <= done < 40 and not (out / "_SUCCESS").exists()
+    resumed = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (out / "_SUCCESS").exists()
+    scores, errors = read(out)
+    clean, clean_errors = read(_clean_run(bundle, tmp_path))
+    pd.testing.assert_frame_equal(scores, clean)
+    pd.testing.assert_frame_equal(errors, clean_errors)
+    assert not list(out.rglob("*.tmp"))
+    assert scores["account_id"].is_unique and len(list(out.glob("part-*.parquet"))) == 40
+    assert np.isfinite(scores["pd"]).all()
+
+
+def test_relative_output_after_a_change_of_directory(
+    bundle: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker processes started earlier keep their own working directory: paths must not depend on it."""
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    monkeypatch.chdir(tmp_path / "one")
+    rs.score_batch(bundle["bundle"], bundle["folder"], AS_OF, "scores", chunk_size=500, n_jobs=2)
+    monkeypatch.chdir(tmp_path / "two")
+    result = rs.score_batch(bundle["bundle"], bundle["folder"], AS_OF, "scores", chunk_size=500, n_jobs=2)
+    assert (
+        result.output == (tmp_path / "two" / "scores").resolve() and (tmp_path / "two" / "scores" / "_SUCCESS").exists()
+    )
+    assert len(list((tmp_path / "two" / "scores").glob("part-*.parquet"))) == 4
