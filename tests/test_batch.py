@@ -183,3 +183,53 @@ def test_relative_output_after_a_change_of_directory(
         result.output == (tmp_path / "two" / "scores").resolve() and (tmp_path / "two" / "scores" / "_SUCCESS").exists()
     )
     assert len(list((tmp_path / "two" / "scores").glob("part-*.parquet"))) == 4
+
+
+NOW = pd.Timestamp("2024-12-03 10:00", tz="America/New_York")
+CAPACITY = {"call": 20, "sms": 150, "human_review": 5}
+
+
+def test_outreach_in_batch_equals_recommend_for_the_whole_book(bundle: dict[str, Any], tmp_path: Path) -> None:
+    kw: dict[str, Any] = {"policy": "us-regf", "capacity": CAPACITY, "now": NOW}
+    rs.score_batch(bundle["model"], bundle["events"], AS_OF, tmp_path / "one", chunk_size=2000, n_jobs=1, **kw)
+    rs.score_batch(bundle["bundle"], bundle["folder"], AS_OF, tmp_path / "many", chunk_size=300, n_jobs=2, **kw)
+    one, _ = read(tmp_path / "one")
+    many, _ = read(tmp_path / "many")
+    pd.testing.assert_frame_equal(one, many)
+    # The same decisions recommend() makes in memory for the whole book.
+    model, events = bundle["model"], bundle["events"]
+    obs = rs.observation_dates(events, freq="D", start=AS_OF, end=AS_OF)
+    X = model.builder_.transform(events, obs)
+    scores = model.score(X)
+    need = scores["band"].isin(["C", "D", "E", "F"]).to_numpy()
+    recs = rs.recommend(scores, model.explain(X[need]), events, "us-regf", now=NOW, capacity=CAPACITY)
+    recs = recs.sort_values("account_id").reset_index(drop=True)
+    for col in ("account_id", "action", "channel", "message", "control", "expected_benefit", "model_version"):
+        assert recs[col].tolist() == one[col].tolist(), col
+    pd.testing.assert_series_equal(recs["send_after"], one["send_after"], check_names=False)
+    offers = one["offer"].map(lambda o: None if o is None else dict(o))
+    assert offers.tolist() == recs["offer"].tolist()
+    for key, cap in CAPACITY.items():
+        used = (one["action"] == "human_review").sum() if key == "human_review" else (one["channel"] == key).sum()
+        assert used <= cap
+    assert (one["channel"] == "call").sum() == CAPACITY["call"]
+
+
+def test_outreach_second_pass_resumes(bundle: dict[str, Any], tmp_path: Path) -> None:
+    kw: dict[str, Any] = {"policy": "cn-2026", "capacity": CAPACITY, "now": NOW, "n_jobs": 1, "chunk_size": 400}
+    out = tmp_path / "out"
+    rs.score_batch(bundle["model"], bundle["events"], AS_OF, out, **kw)
+    before, _ = read(out)
+    # As if killed during the second pass: two parts gone, not recorded as final, no _SUCCESS.
+    manifest = json.loads((out / "_manifest.json").read_text())
+    for k in ("1", "3"):
+        (out / f"part-0000{k}.parquet").unlink()
+        manifest["done"][k].pop("final")
+    (out / "_manifest.json").write_text(json.dumps(manifest))
+    (out / "_SUCCESS").unlink()
+    rs.score_batch(bundle["model"], bundle["events"], AS_OF, out, **kw)
+    after, _ = read(out)
+    pd.testing.assert_frame_equal(before, after)
+    assert (out / "_SUCCESS").exists()
+    with pytest.raises(ValueError, match="explain='none' cannot go with a policy"):
+        rs.score_batch(bundle["model"], bundle["events"], AS_OF, tmp_path / "x", explain="none", policy="cn-2026")

@@ -127,6 +127,17 @@ def test_train_score_and_explain_from_the_command_line(folder: Path) -> None:
     assert "2,000 accounts:" in done.stdout and "_errors.parquet" in done.stdout
     assert (out / "_SUCCESS").exists() and len(pd.read_parquet(out)) > 1000
 
+    done = run("score", "--model", str(bundle), "--data", str(events), "--as-of", "2024-12-01", "--out",
+               str(folder / "outreach"), "--jobs", "1", "--policy", "cn-2026", "--capacity", "call=10,sms=100",
+               "--now", "2024-12-03T10:00-05:00")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    recs = pd.read_parquet(folder / "outreach")
+    assert set(recs["policy_version"]) == {"cn-2026.1"} and (recs["channel"] == "call").sum() == 10
+    assert (recs["channel"] == "sms").sum() <= 100 and (recs["action"] != "none").sum() > 100
+    bad = run("score", "--model", str(bundle), "--data", str(events), "--as-of", "2024-12-01", "--out",
+              str(folder / "x"), "--policy", "cn-2026", "--capacity", "call:10")  # fmt: skip
+    assert bad.returncode == 2 and "--capacity must look like call=500,sms=5000" in bad.stderr
+
     done = run("explain", "--model", str(bundle), "--data", str(events), "--account", "100001", "--as-of",
                "2024-12-01", "--plot", str(folder / "waterfall.png"))  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -205,6 +205,12 @@ class _Job:
     output: Path
     treatments: Any
     lang: str
+    policy: Any = None
+    templates: Any = None
+    settings: Mapping[str, Any] | None = None
+    now: pd.Timestamp | None = None
+    events_tz: str | None = None
+    id_dtype: str = "int64"
 
 
 def _run_chunk(
@@ -213,16 +219,74 @@ def _run_chunk(
     """Score one chunk and write its part (errors first: the part's presence means the chunk is whole)."""
     events, errors = _validated(tables, protected)
     rows = pd.DataFrame()
+    expl = None
     if events is not None:
-        rows, not_scored = _score(events, job)
+        rows, not_scored, expl = _score(events, job)
         errors += not_scored
     err = pd.DataFrame(errors, columns=["account_id", "reason"])
     _atomic_parquet(job.output / ".stage" / f"errors-{k:05d}.parquet", _error_rows(err, ids))
-    _atomic_parquet(job.output / f"part-{k:05d}.parquet", _part_rows(rows))
+    if job.policy is None:
+        _atomic_parquet(job.output / f"part-{k:05d}.parquet", _part_rows(rows, job.id_dtype))
+    else:
+        _stage(k, rows, events, expl, job)
     return {"chunk": k, "scored": len(rows), "errors": len(err)}
 
 
-def _score(events: EventData, job: _Job) -> tuple[pd.DataFrame, list[tuple[Any, str]]]:
+_STAGED = ("inputs", "contacts", "candidates")
+
+
+def _stage(k: int, rows: pd.DataFrame, events: EventData | None, expl: Any, job: _Job) -> None:
+    """With a policy: keep the chunk's decision inputs and allocation candidates for the second pass."""
+    from riskscore.outreach.recommend import Inputs, decide, prepare_inputs
+
+    stage = job.output / ".stage"
+    frame, contacts, candidates = pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
+    if not rows.empty and events is not None:
+        assert job.now is not None and job.events_tz is not None and job.settings is not None
+        scores = rows.set_index(["account_id", "as_of"])[["pd", "points", "band"]]
+        inputs = prepare_inputs(scores, expl, events, job.treatments, job.now, job.events_tz, job.lang)
+        frame = inputs.frame.drop(columns=["explained_row"])
+        frame["reasons"] = rows["reasons"].to_numpy()  # every explained account's reasons, as in the scores
+        frame["points"] = rows["points"].to_numpy()
+        staged = Inputs(frame=frame, contacts=inputs.contacts, events_tz=inputs.events_tz)
+        candidates, _ = decide(staged, job.policy, job.treatments, job.templates, job.now, job.settings, plan_only=True)
+        contacts = inputs.contacts if inputs.contacts is not None else pd.DataFrame()
+    # Candidates last: their presence marks the chunk as staged.
+    _atomic_parquet(stage / f"inputs-{k:05d}.parquet", _nested_to_json(frame, ("evidence", "reasons")))
+    _atomic_parquet(stage / f"contacts-{k:05d}.parquet", contacts)
+    _atomic_parquet(stage / f"candidates-{k:05d}.parquet", candidates)
+
+
+def _nested_to_json(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    out = frame.copy()
+    for col in columns:
+        if col in out.columns:
+            out[col] = [json.dumps(list(v), ensure_ascii=False) for v in out[col]]
+    return out
+
+
+def _finalise(k: int, granted: Mapping[Any, Mapping[str, Any]], job: _Job) -> dict[str, Any]:
+    """Second pass of a chunk: its decisions under the book-wide allocation, written as its part."""
+    from riskscore.outreach.recommend import Inputs, decide
+
+    stage = job.output / ".stage"
+    frame = pd.read_parquet(stage / f"inputs-{k:05d}.parquet")
+    if frame.empty:
+        _atomic_parquet(job.output / f"part-{k:05d}.parquet", _outreach_rows(pd.DataFrame(), frame, job.id_dtype))
+        return {"chunk": k}
+    frame["evidence"] = [tuple(json.loads(v)) for v in frame["evidence"]]
+    frame["reasons"] = pd.Series([json.loads(v) for v in frame["reasons"]], dtype=object).to_numpy()
+    frame["segment"] = frame["segment"].astype(object).where(frame["segment"].notna(), None)
+    contacts = pd.read_parquet(stage / f"contacts-{k:05d}.parquet")
+    assert job.now is not None and job.events_tz is not None and job.settings is not None
+    inputs = Inputs(frame=frame, contacts=None if contacts.empty else contacts, events_tz=job.events_tz)
+    mine = {a: granted[a] for a in frame["account_id"].tolist() if a in granted}
+    out, _ = decide(inputs, job.policy, job.treatments, job.templates, job.now, job.settings, granted=mine)
+    _atomic_parquet(job.output / f"part-{k:05d}.parquet", _outreach_rows(out, frame, job.id_dtype))
+    return {"chunk": k}
+
+
+def _score(events: EventData, job: _Job) -> tuple[pd.DataFrame, list[tuple[Any, str]], Any]:
     from riskscore.labels import observation_dates
 
     as_of = job.as_of
@@ -238,7 +302,7 @@ def _score(events: EventData, job: _Job) -> tuple[pd.DataFrame, list[tuple[Any, 
     for a in ids[ids.isin(open_ids) & ~ids.isin(current_ids)].tolist():
         errors.append((a, f"past due at as_of {day}: the model scores current accounts only; not scored"))
     if current.empty:
-        return pd.DataFrame(), errors
+        return pd.DataFrame(), errors, None
     builder = job.model.builder_
     X = builder.transform(events, current[["account_id", "as_of"]])
     scores = job.model.score(X)
@@ -248,6 +312,7 @@ def _score(events: EventData, job: _Job) -> tuple[pd.DataFrame, list[tuple[Any, 
     evidence.fill(())
     reasons = np.empty(len(rows), dtype=object)
     reasons.fill(())
+    expl = None
     if job.explain != "none":
         if job.explain == "all":
             need = np.ones(len(scores), dtype=bool)
@@ -278,7 +343,7 @@ def _score(events: EventData, job: _Job) -> tuple[pd.DataFrame, list[tuple[Any, 
     rows["segment"] = pd.Series(segments, dtype=object)
     rows["evidence"] = pd.Series(evidence, dtype=object)
     rows["reasons"] = pd.Series(reasons, dtype=object)
-    return rows, errors
+    return rows, errors, expl
 
 
 _PART_COLUMNS = ("account_id", "as_of", "pd", "points", "band", "segment", "evidence", "reasons")
@@ -302,9 +367,58 @@ def _part_schema(id_type: Any) -> Any:
     )
 
 
-def _part_rows(rows: pd.DataFrame) -> pd.DataFrame:
+_OUTREACH_COLUMNS = (
+    "action", "channel", "send_after", "timezone", "offer", "message", "blocked", "expected_benefit", "control",
+    "model_version", "policy_version",
+)  # fmt: skip
+
+
+def _outreach_schema(id_type: Any) -> Any:
+    import pyarrow as pa
+
+    base = _part_schema(id_type)
+    offer = pa.struct(
+        [("instalment", pa.float64()), ("term_months", pa.int64()), ("total", pa.float64()), ("first_due", pa.string())]
+    )
+    blocked = pa.struct([("rule", pa.string()), ("channel", pa.string()), ("why", pa.string())])
+    fields = [
+        ("action", pa.string()),
+        ("channel", pa.string()),
+        ("send_after", pa.timestamp("ns", tz="UTC")),
+        ("timezone", pa.string()),
+        ("offer", offer),
+        ("message", pa.string()),
+        ("blocked", pa.list_(blocked)),
+        ("expected_benefit", pa.float64()),
+        ("control", pa.bool_()),
+        ("model_version", pa.string()),
+        ("policy_version", pa.string()),
+    ]
+    return pa.schema([*base, *[pa.field(n, t) for n, t in fields]])
+
+
+def _empty(columns: Iterable[str], id_dtype: str) -> pd.DataFrame:
+    out = pd.DataFrame({c: [] for c in columns})
+    out["account_id"] = pd.Series([], dtype=np.dtype(id_dtype))
+    return out
+
+
+def _outreach_rows(out: pd.DataFrame, frame: pd.DataFrame, id_dtype: str) -> pd.DataFrame:
+    columns = [*_PART_COLUMNS, *_OUTREACH_COLUMNS]
+    if out.empty:
+        return _empty(columns, id_dtype)
+    rows = out.copy()
+    rows["points"] = frame["points"].to_numpy()
+    rows["evidence"] = [list(e) for e in frame["evidence"]]
+    rows["reasons"] = [list(r) for r in rows["reasons"]]
+    rows["blocked"] = [list(b) for b in rows["blocked"]]
+    rows["segment"] = rows["segment"].astype(object).where(rows["segment"].notna(), None)
+    return rows[columns].sort_values("account_id", kind="stable").reset_index(drop=True)
+
+
+def _part_rows(rows: pd.DataFrame, id_dtype: str) -> pd.DataFrame:
     if rows.empty:
-        return pd.DataFrame({c: [] for c in _PART_COLUMNS})
+        return _empty(_PART_COLUMNS, id_dtype)
     out = rows[list(_PART_COLUMNS)].copy()
     out["evidence"] = [list(e) for e in out["evidence"]]
     out["reasons"] = [list(r) for r in out["reasons"]]
@@ -328,9 +442,8 @@ def _atomic_parquet(target: Path, frame: pd.DataFrame) -> None:
     try:
         if target.name.startswith("part-"):
             id_type = pa.int64() if pd.api.types.is_integer_dtype(frame["account_id"].dtype) else pa.string()
-            if frame.empty:
-                id_type = pa.int64() if frame["account_id"].dtype != object else pa.string()
-            table = pa.Table.from_pandas(frame, schema=_part_schema(id_type), preserve_index=False)
+            schema = _outreach_schema(id_type) if "action" in frame.columns else _part_schema(id_type)
+            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
         pq.write_table(table, tmp)
@@ -369,6 +482,14 @@ def score_batch(
     *,
     lang: str = "en",
     progress: bool | None = None,
+    policy: Any = None,
+    capacity: Mapping[str, int] | None = None,
+    now: Any = None,
+    costs: Mapping[str, Any] | None = None,
+    control_share: float = 0.05,
+    seed: int = 0,
+    lender: Mapping[str, str] | None = None,
+    events_timezone: str | None = None,
 ) -> BatchResult:
     """Score every account of ``events`` at ``as_of`` with the model ``bundle``, chunk by chunk.
 
@@ -401,6 +522,14 @@ def score_batch(
     progress : bool, optional
         A progress bar (tqdm) on a terminal; log lines otherwise. Default: a
         bar when standard error is a terminal.
+    policy : OutreachPolicy, name or path, optional
+        Recommend outreach as :func:`riskscore.recommend` does, for the whole
+        book: ``capacity``, ``costs``, ``control_share``, ``seed``, ``lender``
+        and ``events_timezone`` as there. Capacity is shared by the whole book:
+        chunks stage their candidates, one allocation decides, then each
+        chunk's part is written with its decisions.
+    now : tz-aware timestamp, optional
+        The moment of the decisions; ``as_of`` at midnight UTC by default.
 
     Returns
     -------
@@ -419,6 +548,8 @@ def score_batch(
         raise ValueError(f"chunk_size must be a whole number of accounts >= 1; got {chunk_size!r}")
     if lang not in ("en", "zh"):
         raise ValueError(f"lang must be 'en' or 'zh'; got {lang!r}")
+    if policy is not None and explain == "none":
+        raise ValueError("explain='none' cannot go with a policy: outreach needs the segments and reasons")
     model = bundle if isinstance(bundle, RiskModel) else RiskModel.load(bundle)
     if model.builder_ is None:
         raise ValueError("the model carries no FeatureBuilder: fit it with fit(X, y, builder=builder) and save it")
@@ -430,6 +561,10 @@ def score_batch(
     source = _Source(events)
     ids = np.sort(source.account_ids())
     chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
+    outreach: dict[str, Any] = {}
+    if policy is not None:
+        outreach = _outreach_setup(policy, capacity, now, costs, control_share, seed, lender, events_timezone,
+                                   day, lang, model)  # fmt: skip
     params = {
         "format": _FORMAT,
         "model_version": model.version_,
@@ -439,16 +574,33 @@ def score_batch(
         "chunk_size": int(chunk_size),
         "accounts": len(ids),
         "accounts_sha256": hashlib.sha256(pd.util.hash_array(ids).tobytes()).hexdigest(),
+        "outreach": outreach.get("params"),
     }
     done = _prepare_output(out, params, resume)
-    job = _Job(model=model, as_of=day, explain=explain, output=out, treatments=Treatments.load(), lang=lang)
-    todo = [k for k in range(len(chunks)) if k not in done or not _chunk_files_exist(out, k)]
+    job = _Job(
+        model=model,
+        as_of=day,
+        explain=explain,
+        output=out,
+        treatments=outreach.get("treatments") or Treatments.load(),
+        lang=lang,
+        policy=outreach.get("policy"),
+        templates=outreach.get("templates"),
+        settings=outreach.get("settings"),
+        now=outreach.get("now"),
+        events_tz=outreach.get("events_tz"),
+        id_dtype=str(ids.dtype) if np.issubdtype(ids.dtype, np.integer) else "object",
+    )
+    staged = policy is not None
+    todo = [k for k in range(len(chunks)) if k not in done or not _chunk_files_exist(out, k, staged)]
     log.info("score_batch: %d accounts in %d chunks, %d to do -> %s", len(ids), len(chunks), len(todo), out)
     bar = _progress(len(chunks), len(chunks) - len(todo), progress)
     for finished in _execute(todo, chunks, source, job, n_jobs):
         done[finished["chunk"]] = {"scored": finished["scored"], "errors": finished["errors"]}
         _write_manifest(out, params, done, len(chunks))
         bar(finished)
+    if staged:
+        _second_pass(out, params, done, len(chunks), job, n_jobs)
     scored, errors = _finish(out, params, done, len(chunks), len(ids))
     result = BatchResult(
         output=out,
@@ -496,8 +648,106 @@ def _write_manifest(out: Path, params: Mapping[str, Any], done: Mapping[int, Any
     _atomic_text(out / _MANIFEST, json.dumps(body, indent=1, sort_keys=True))
 
 
-def _chunk_files_exist(out: Path, k: int) -> bool:
-    return (out / f"part-{k:05d}.parquet").exists() and (out / ".stage" / f"errors-{k:05d}.parquet").exists()
+def _chunk_files_exist(out: Path, k: int, staged: bool = False) -> bool:
+    first = out / ".stage" / f"candidates-{k:05d}.parquet" if staged else out / f"part-{k:05d}.parquet"
+    return first.exists() and (out / ".stage" / f"errors-{k:05d}.parquet").exists()
+
+
+def _outreach_setup(
+    policy: Any,
+    capacity: Mapping[str, int] | None,
+    now: Any,
+    costs: Mapping[str, Any] | None,
+    control_share: float,
+    seed: int,
+    lender: Mapping[str, str] | None,
+    events_timezone: str | None,
+    day: pd.Timestamp,
+    lang: str,
+    model: Any,
+) -> dict[str, Any]:
+    """Everything a chunk needs to decide, checked once, and what the manifest records of it."""
+    from riskscore.outreach import OutreachPolicy, Templates, Treatments
+    from riskscore.outreach.recommend import DEFAULT_LENDER, _check_capacity, _check_now
+
+    rules = policy if isinstance(policy, OutreachPolicy) else OutreachPolicy.load(policy)
+    table = Treatments.load().with_costs(costs)
+    templates = Templates.load(rules, None)
+    when = _check_now(now if now is not None else day.tz_localize("UTC"))
+    if not 0 <= control_share < 1:
+        raise ValueError(f"control_share must be in [0, 1); got {control_share!r}")
+    settings = {
+        "capacity": _check_capacity(capacity, rules),
+        "control_share": float(control_share),
+        "seed": int(seed),
+        "lang": lang,
+        "lender": {**DEFAULT_LENDER[lang], **dict(lender or {})},
+        "model_version": model.version_,
+    }
+    tz = events_timezone or str(when.tz)
+    return {
+        "policy": rules,
+        "treatments": table,
+        "templates": templates,
+        "settings": settings,
+        "now": when,
+        "events_tz": tz,
+        "params": {"policy": rules.hash, "treatments": table.hash, "templates": templates.hash,
+                   "now": when.isoformat(), "events_timezone": tz, **settings},
+    }  # fmt: skip
+
+
+def _second_pass(
+    out: Path, params: Mapping[str, Any], done: dict[int, Any], chunks: int, job: _Job, n_jobs: int | None
+) -> None:
+    """Allocate capacity over the candidates of every chunk, then write each chunk's part."""
+    from riskscore.outreach.recommend import _id_order_key, allocate
+
+    stage = out / ".stage"
+    allocation = stage / "allocation.parquet"
+    if not allocation.exists():
+        frames = [pd.read_parquet(stage / f"candidates-{k:05d}.parquet") for k in range(chunks)]
+        frames = [f for f in frames if not f.empty]
+        if frames:
+            cand = pd.concat(frames, ignore_index=True)
+            ids = cand["account_id"].to_numpy()
+            order = np.lexsort((_id_order_key(ids), -cand["best"].to_numpy(dtype=np.float64)))
+            cand = cand.iloc[order].reset_index(drop=True)
+            picks, used_up = allocate(
+                [list(u) for u in cand["usable"]],
+                [list(k) for k in cand["keys"]],
+                job.settings["capacity"],  # type: ignore[index]
+            )
+            table = pd.DataFrame(
+                {
+                    "account_id": cand["account_id"].to_numpy(),
+                    "granted": picks,
+                    "exhausted": [json.dumps(list(dict.fromkeys(used_up.get(r, [])))) for r in range(len(cand))],
+                }
+            )
+        else:
+            table = pd.DataFrame({"account_id": [], "granted": [], "exhausted": []})
+        _atomic_parquet(allocation, table)
+    table = pd.read_parquet(allocation)
+    granted = {
+        a: {"granted": None if g < 0 else int(g), "exhausted": json.loads(e)}
+        for a, g, e in zip(
+            table["account_id"].tolist(), table["granted"].tolist(), table["exhausted"].tolist(), strict=True
+        )
+    }
+    final = {int(k) for k, v in done.items() if v.get("final")}
+    todo = [k for k in range(chunks) if k not in final or not (out / f"part-{k:05d}.parquet").exists()]
+    if n_jobs == 1 or len(todo) <= 1:
+        results: Iterable[dict[str, Any]] = (_finalise(k, granted, job) for k in todo)
+    else:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_finalise)(k, granted, job) for k in todo
+        )
+    for finished in results:
+        done[finished["chunk"]]["final"] = True
+        _write_manifest(out, params, done, chunks)
 
 
 def _execute(
@@ -546,6 +796,8 @@ def _finish(
 ) -> tuple[int, int]:
     """Gather errors, reconcile counts, and only then mark the output complete."""
     missing = [k for k in range(chunks) if k not in done or not _chunk_files_exist(out, k)]
+    if params.get("outreach") is not None:
+        missing += [k for k in range(chunks) if not done.get(k, {}).get("final")]
     if missing:
         raise RuntimeError(f"chunks {missing[:5]} did not finish; rerun to resume")
     parts = [pd.read_parquet(out / ".stage" / f"errors-{k:05d}.parquet") for k in range(chunks)]

@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--backend", choices=["local"], default="local")
     score.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the reasons")
     score.add_argument("--no-resume", action="store_true", help="refuse to continue a run found in --out")
+    score.add_argument("--policy", default=None, help="recommend outreach under this policy (name or file)")
+    score.add_argument("--capacity", default=None, help="daily capacity per channel, e.g. call=500,sms=5000")
+    score.add_argument("--now", default=None, help="moment of the decisions, tz-aware ISO (default: as-of, UTC)")
     score.set_defaults(run=_score)
 
     explain = commands.add_parser(
@@ -260,9 +263,25 @@ def _score(args: argparse.Namespace) -> int:
         backend=args.backend,
         resume=not args.no_resume,
         lang=args.lang,
+        policy=args.policy,
+        capacity=_capacity(args.capacity),
+        now=None if args.now is None else pd.Timestamp(args.now),
     )
     print(result)
     return EXIT_OK
+
+
+def _capacity(text: str | None) -> dict[str, int] | None:
+    """``call=500,sms=5000`` -> {"call": 500, "sms": 5000}."""
+    if text is None:
+        return None
+    out = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise ValueError(f"--capacity must look like call=500,sms=5000; got {text!r}")
+        out[key.strip()] = int(value)
+    return out
 
 
 def _explain(args: argparse.Namespace) -> int:
