@@ -233,3 +233,22 @@ def test_outreach_second_pass_resumes(bundle: dict[str, Any], tmp_path: Path) ->
     assert (out / "_SUCCESS").exists()
     with pytest.raises(ValueError, match="explain='none' cannot go with a policy"):
         rs.score_batch(bundle["model"], bundle["events"], AS_OF, tmp_path / "x", explain="none", policy="cn-2026")
+
+
+def test_dask_backend_gives_the_local_output(bundle: dict[str, Any], tmp_path: Path) -> None:
+    import distributed  # in the test extra: CI runs this test
+
+    kw: dict[str, Any] = {"policy": "us-regf", "capacity": CAPACITY, "now": NOW, "chunk_size": 500}
+    rs.score_batch(bundle["bundle"], bundle["folder"], AS_OF, tmp_path / "local", n_jobs=1, **kw)
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        result = rs.score_batch(
+            bundle["bundle"], bundle["folder"], AS_OF, tmp_path / "dask", backend="dask", client=client, **kw
+        )
+    assert result.chunks == 4 and (tmp_path / "dask" / "_SUCCESS").exists()
+    local, local_errors = read(tmp_path / "local")
+    on_dask, dask_errors = read(tmp_path / "dask")
+    pd.testing.assert_frame_equal(local, on_dask)
+    pd.testing.assert_frame_equal(local_errors, dask_errors)

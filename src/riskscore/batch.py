@@ -25,6 +25,7 @@ the inputs only, never on the chunk size, the number of workers or the backend.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -490,6 +491,7 @@ def score_batch(
     seed: int = 0,
     lender: Mapping[str, str] | None = None,
     events_timezone: str | None = None,
+    client: Any = None,
 ) -> BatchResult:
     """Score every account of ``events`` at ``as_of`` with the model ``bundle``, chunk by chunk.
 
@@ -513,7 +515,13 @@ def score_batch(
         Accounts per chunk; bounds the memory of a worker.
     n_jobs : int, default=-1
         Worker processes (joblib; -1: all cores, 1: in this process).
-    backend : {"local"}, default="local"
+    backend : {"local", "dask"}, default="local"
+        ``"dask"`` runs the same chunk function on a Dask cluster
+        (``riskscore[dask]``): ``client`` (a ``distributed.Client`` or a
+        scheduler address), a local cluster of ``n_jobs`` workers by default.
+        The parent reads each chunk's rows and ships them, so the workers need
+        not see the input folder; they write the parts into ``output``, which
+        they must see (a shared file system).
     resume : bool, default=True
         Finish an interrupted run in ``output`` (same inputs and settings);
         with False an existing run in ``output`` is an error.
@@ -542,8 +550,8 @@ def score_batch(
     start = time.perf_counter()
     if explain not in _EXPLAIN:
         raise ValueError(f"explain must be one of {list(_EXPLAIN)}; got {explain!r}")
-    if backend != "local":
-        raise ValueError(f"backend must be 'local' (the Dask backend is not built yet); got {backend!r}")
+    if backend not in ("local", "dask"):
+        raise ValueError(f"backend must be 'local' or 'dask'; got {backend!r}")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a whole number of accounts >= 1; got {chunk_size!r}")
     if lang not in ("en", "zh"):
@@ -595,12 +603,16 @@ def score_batch(
     todo = [k for k in range(len(chunks)) if k not in done or not _chunk_files_exist(out, k, staged)]
     log.info("score_batch: %d accounts in %d chunks, %d to do -> %s", len(ids), len(chunks), len(todo), out)
     bar = _progress(len(chunks), len(chunks) - len(todo), progress)
-    for finished in _execute(todo, chunks, source, job, n_jobs):
-        done[finished["chunk"]] = {"scored": finished["scored"], "errors": finished["errors"]}
-        _write_manifest(out, params, done, len(chunks))
-        bar(finished)
-    if staged:
-        _second_pass(out, params, done, len(chunks), job, n_jobs)
+    runner = _Runner(backend, n_jobs, client)
+    try:
+        for finished in _execute(todo, chunks, source, job, runner):
+            done[finished["chunk"]] = {"scored": finished["scored"], "errors": finished["errors"]}
+            _write_manifest(out, params, done, len(chunks))
+            bar(finished)
+        if staged:
+            _second_pass(out, params, done, len(chunks), job, runner, chunks)
+    finally:
+        runner.close()
     scored, errors = _finish(out, params, done, len(chunks), len(ids))
     result = BatchResult(
         output=out,
@@ -698,8 +710,9 @@ def _outreach_setup(
 
 
 def _second_pass(
-    out: Path, params: Mapping[str, Any], done: dict[int, Any], chunks: int, job: _Job, n_jobs: int | None
-) -> None:
+    out: Path, params: Mapping[str, Any], done: dict[int, Any], chunks: int, job: _Job, runner: _Runner,
+    ids: list[np.ndarray],
+) -> None:  # fmt: skip
     """Allocate capacity over the candidates of every chunk, then write each chunk's part."""
     from riskscore.outreach.recommend import _id_order_key, allocate
 
@@ -710,8 +723,8 @@ def _second_pass(
         frames = [f for f in frames if not f.empty]
         if frames:
             cand = pd.concat(frames, ignore_index=True)
-            ids = cand["account_id"].to_numpy()
-            order = np.lexsort((_id_order_key(ids), -cand["best"].to_numpy(dtype=np.float64)))
+            cand_ids = cand["account_id"].to_numpy()
+            order = np.lexsort((_id_order_key(cand_ids), -cand["best"].to_numpy(dtype=np.float64)))
             cand = cand.iloc[order].reset_index(drop=True)
             picks, used_up = allocate(
                 [list(u) for u in cand["usable"]],
@@ -735,35 +748,87 @@ def _second_pass(
             table["account_id"].tolist(), table["granted"].tolist(), table["exhausted"].tolist(), strict=True
         )
     }
+    # Each chunk gets only its own accounts' allocation.
+    chunk_of = {a: k for k, chunk in enumerate(ids) for a in chunk.tolist()}
+    by_chunk: dict[int, list[Any]] = {}
+    for a in granted:
+        by_chunk.setdefault(chunk_of[a], []).append(a)
     final = {int(k) for k, v in done.items() if v.get("final")}
     todo = [k for k in range(chunks) if k not in final or not (out / f"part-{k:05d}.parquet").exists()]
-    if n_jobs == 1 or len(todo) <= 1:
-        results: Iterable[dict[str, Any]] = (_finalise(k, granted, job) for k in todo)
-    else:
-        from joblib import Parallel, delayed
-
-        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_finalise)(k, granted, job) for k in todo
-        )
+    results = runner.map(_finalise, ((k, {a: granted[a] for a in by_chunk.get(k, [])}, job) for k in todo), len(todo))
     for finished in results:
         done[finished["chunk"]]["final"] = True
         _write_manifest(out, params, done, chunks)
 
 
-def _execute(
-    todo: list[int], chunks: list[np.ndarray], source: _Source, job: _Job, n_jobs: int | None
-) -> Iterable[dict[str, Any]]:
-    if not todo:
-        return []
-    protected = source.protected if source.memory is None else source.memory.protected
-    # The parent reads each chunk's rows (lazily: joblib dispatches a few chunks ahead), workers compute.
-    if n_jobs == 1 or len(todo) == 1:
-        return (_run_chunk(k, chunks[k], source.chunk(chunks[k]), protected, job) for k in todo)
-    from joblib import Parallel, delayed
+class _Runner:
+    """Runs chunk functions: in this process, on joblib workers, or on a Dask cluster."""
 
-    return Parallel(n_jobs=n_jobs, return_as="generator_unordered", pre_dispatch="n_jobs")(
-        delayed(_run_chunk)(k, chunks[k], source.chunk(chunks[k]), protected, job) for k in todo
-    )
+    def __init__(self, backend: str, n_jobs: int | None, client: Any) -> None:
+        self.backend, self.n_jobs = backend, n_jobs
+        self.client: Any = None
+        self.own: list[Any] = []
+        if backend == "dask":
+            try:
+                from distributed import Client, LocalCluster
+            except ImportError as exc:  # optional extra
+                raise ImportError("backend='dask' needs riskscore[dask]: pip install 'riskscore[dask]'") from exc
+            if client is None:
+                workers = max(1, os.cpu_count() or 1) if n_jobs in (None, -1) else max(1, int(n_jobs))
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)  # type: ignore[no-untyped-call]
+                self.client = Client(cluster)  # type: ignore[no-untyped-call]
+                self.own = [self.client, cluster]
+            elif isinstance(client, str):
+                self.client = Client(client)  # type: ignore[no-untyped-call]
+                self.own = [self.client]
+            else:
+                self.client = client
+
+    def close(self) -> None:
+        for thing in self.own:
+            thing.close()
+
+    def map(
+        self, func: Callable[..., dict[str, Any]], calls: Iterable[tuple[Any, ...]], count: int
+    ) -> Iterable[dict[str, Any]]:
+        """``func(*args)`` for every tuple of ``calls`` (made lazily, a few ahead), results as they finish."""
+        if count == 0:
+            return []
+        if self.backend == "dask":
+            return self._dask(func, calls)
+        if self.n_jobs == 1 or count == 1:
+            return (func(*args) for args in calls)
+        from joblib import Parallel, delayed
+
+        return Parallel(n_jobs=self.n_jobs, return_as="generator_unordered", pre_dispatch="n_jobs")(
+            delayed(func)(*args) for args in calls
+        )
+
+    def _dask(self, func: Callable[..., dict[str, Any]], calls: Iterable[tuple[Any, ...]]) -> Iterable[dict[str, Any]]:
+        from distributed import as_completed
+
+        workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+        pending = iter(calls)
+        running = as_completed()  # type: ignore[no-untyped-call]
+        # At most two chunks per worker in flight: memory stays bounded by the chunk size.
+        for args in itertools.islice(pending, 2 * workers):
+            running.add(self.client.submit(func, *args, pure=False))  # type: ignore[no-untyped-call]
+        for future in running:
+            result = future.result()
+            future.release()
+            nxt = next(pending, None)
+            if nxt is not None:
+                running.add(self.client.submit(func, *nxt, pure=False))  # type: ignore[no-untyped-call]
+            yield result
+
+
+def _execute(
+    todo: list[int], chunks: list[np.ndarray], source: _Source, job: _Job, runner: _Runner
+) -> Iterable[dict[str, Any]]:
+    protected = source.protected if source.memory is None else source.memory.protected
+    # The parent reads each chunk's rows lazily, a few chunks ahead of the workers.
+    calls = ((k, chunks[k], source.chunk(chunks[k]), protected, job) for k in todo)
+    return runner.map(_run_chunk, calls, len(todo))
 
 
 def _progress(total: int, already: int, wanted: bool | None) -> Callable[[Mapping[str, Any]], None]:

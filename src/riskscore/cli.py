@@ -88,7 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--explain", choices=["recommended", "all", "none"], default="recommended")
     score.add_argument("--chunk-size", type=int, default=50_000, help="accounts per chunk (default: %(default)s)")
     score.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
-    score.add_argument("--backend", choices=["local"], default="local")
+    score.add_argument("--backend", choices=["local", "dask"], default="local", help="joblib workers or a Dask cluster")
+    score.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local cluster)")
     score.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the reasons")
     score.add_argument("--no-resume", action="store_true", help="refuse to continue a run found in --out")
     score.add_argument("--policy", default=None, help="recommend outreach under this policy (name or file)")
@@ -266,6 +267,7 @@ def _score(args: argparse.Namespace) -> int:
         policy=args.policy,
         capacity=_capacity(args.capacity),
         now=None if args.now is None else pd.Timestamp(args.now),
+        client=args.scheduler,
     )
     print(result)
     return EXIT_OK
