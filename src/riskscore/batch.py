@@ -82,6 +82,7 @@ class _Source:
         self.folder: Path | None = None if self.memory is not None else Path(events)  # type: ignore[arg-type]
         self.files: dict[str, Path] = {}
         self.loaded: dict[str, pd.DataFrame] = {}
+        self.datasets: dict[str, Any] = {}
         self.protected: tuple[str, ...] | None = None
         if self.memory is not None:
             self.accounts = self.memory.accounts
@@ -154,10 +155,18 @@ class _Source:
             else:
                 import pyarrow.dataset as ds
 
-                dataset = ds.dataset(self.files[name], format="parquet")
-                table = dataset.to_table(filter=(ds.field("account_id") >= lo) & (ds.field("account_id") <= hi))
+                if name not in self.datasets:
+                    self.datasets[name] = ds.dataset(self.files[name], format="parquet")
+                table = self.datasets[name].to_table(
+                    filter=(ds.field("account_id") >= lo) & (ds.field("account_id") <= hi)
+                )
                 df = table.to_pandas()
+                del table
             out[name] = df.loc[df["account_id"].isin(wanted).to_numpy()].reset_index(drop=True)
+        if self.datasets:
+            import pyarrow as pa
+
+            pa.default_memory_pool().release_unused()  # give freed buffers back: memory follows the chunk
         return out
 
 
