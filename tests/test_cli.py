@@ -138,6 +138,20 @@ def test_train_score_and_explain_from_the_command_line(folder: Path) -> None:
               str(folder / "x"), "--policy", "cn-2026", "--capacity", "call:10")  # fmt: skip
     assert bad.returncode == 2 and "--capacity must look like call=500,sms=5000" in bad.stderr
 
+    recs_file, audit = folder / "recs.parquet", folder / "audit.jsonl"
+    done = run("recommend", "--model", str(bundle), "--data", str(events), "--as-of", "2024-12-01", "--policy",
+               "uk-conc", "--now", "2024-12-02T10:00-05:00", "--out", str(recs_file), "--capacity", "call=5",
+               "--audit", str(audit))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "under uk-conc (uk-conc.1):" in done.stdout and "held out as control" in done.stdout
+    recs = pd.read_parquet(recs_file)
+    assert (recs["channel"] == "call").sum() == 5 and recs["message"].str.contains("moneyhelper", case=False).any()
+    records = list(rs.outreach.read_audit(audit))
+    assert len(records) == len(recs) and all(rs.outreach.replay(r) == r["recommendation"] for r in records[:50])
+    no_now = run("recommend", "--model", str(bundle), "--data", str(events), "--as-of", "2024-12-01", "--policy",
+                 "uk-conc", "--now", "2024-12-02T10:00", "--out", str(recs_file))  # fmt: skip
+    assert no_now.returncode == 2 and "now must be time-zone aware" in no_now.stderr
+
     done = run("explain", "--model", str(bundle), "--data", str(events), "--account", "100001", "--as-of",
                "2024-12-01", "--plot", str(folder / "waterfall.png"))  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -172,6 +186,6 @@ def test_bad_arguments_and_bad_data_exit_2_with_one_line(folder: Path, tmp_path:
     bad_date = run("score", "--model", str(folder / "bundle"), "--data", str(events), "--as-of", "2024-12-01 10:00",
                    "--out", str(tmp_path / "o3"))  # fmt: skip
     assert bad_date.returncode == 2 and "as_of must be a date" in bad_date.stderr
-    for command in ("train", "score", "explain", "demo"):
+    for command in ("train", "score", "recommend", "explain", "demo"):
         shown = run(command, "--help")
         assert shown.returncode == 0 and "usage: riskscore " + command in shown.stdout

@@ -97,6 +97,26 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--now", default=None, help="moment of the decisions, tz-aware ISO (default: as-of, UTC)")
     score.set_defaults(run=_score)
 
+    rec = commands.add_parser(
+        "recommend",
+        help="recommend outreach for every account at one date, under a policy",
+        description="Score every current account at --as-of, explain those the treatment table contacts, and "
+        "recommend outreach under --policy within --capacity, in memory (for a book that does not fit in memory: "
+        "riskscore score --policy). Writes the recommendations (parquet) and, with --audit, an audit log.",
+    )
+    rec.add_argument("--model", type=Path, required=True, help="model bundle folder")
+    rec.add_argument("--data", type=Path, required=True, help="event-data folder")
+    rec.add_argument("--as-of", required=True, help="scoring date (YYYY-MM-DD)")
+    rec.add_argument("--policy", required=True, help="cn-2026, us-regf, uk-conc or a policy file")
+    rec.add_argument("--now", required=True, help="moment of the decisions, tz-aware ISO, e.g. 2024-12-02T09:00+08:00")
+    rec.add_argument("--out", type=Path, required=True, help="recommendations file (.parquet)")
+    rec.add_argument("--capacity", default=None, help="daily capacity per channel, e.g. call=500,sms=5000")
+    rec.add_argument("--lang", choices=["en", "zh"], default=None, help="message language (default: the policy's)")
+    rec.add_argument("--seed", type=int, default=0, help="seed of the control group (default: 0)")
+    rec.add_argument("--control-share", type=float, default=0.05, help="share held out (default: 0.05)")
+    rec.add_argument("--audit", type=Path, default=None, help="append the decisions to this JSON-lines audit log")
+    rec.set_defaults(run=_recommend)
+
     explain = commands.add_parser(
         "explain",
         help="explain one account's score",
@@ -270,6 +290,52 @@ def _score(args: argparse.Namespace) -> int:
         client=args.scheduler,
     )
     print(result)
+    return EXIT_OK
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from riskscore.labels import observation_dates
+    from riskscore.model import RiskModel
+    from riskscore.outreach import OutreachPolicy, Treatments, recommend
+
+    model = RiskModel.load(args.model)
+    if model.builder_ is None:
+        raise ValueError("the bundle carries no FeatureBuilder: train it with riskscore train or fit(..., builder=)")
+    if args.out.suffix != ".parquet":
+        raise ValueError(f"--out must be a .parquet file; got {args.out}")
+    now = pd.Timestamp(args.now)
+    policy = OutreachPolicy.load(args.policy)
+    events = _events(args.data)
+    obs = observation_dates(events, freq="D", start=args.as_of, end=args.as_of)
+    if obs.empty:
+        raise ValueError(f"no account is open and current at {args.as_of}")
+    X = model.builder_.transform(events, obs)
+    scores = model.score(X)
+    treatments = Treatments.load()
+    contact = [b for b in scores["band"].unique() if any(e[2] for e in treatments.entries if b in e[0])]
+    need = scores["band"].isin(contact).to_numpy()
+    recs = recommend(
+        scores,
+        model.explain(X[need]),
+        events,
+        policy,
+        now=now,
+        capacity=_capacity(args.capacity),
+        control_share=args.control_share,
+        seed=args.seed,
+        lang=args.lang,
+        audit=args.audit,
+    )
+    _write(args.out, lambda p: _flat(recs).to_parquet(p))
+    acted = recs.loc[recs["action"] != "none"]
+    print(
+        f"{len(recs):,} accounts scored at {args.as_of}, {int(need.sum()):,} explained; under {policy.id} "
+        f"({policy.version}): {len(acted):,} to contact or review, {int(recs['control'].sum()):,} held out as control"
+    )
+    for key, n in acted.groupby(["action", "channel"]).size().items():
+        action, channel = str(key[0]), str(key[1])  # type: ignore[index]
+        print(f"  {action:<15} {channel or '-':<6} {n:>7,}")
+    print(f"recommendations written to {args.out}" + (f"; audit log {args.audit}" if args.audit else ""))
     return EXIT_OK
 
 
