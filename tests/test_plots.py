@@ -56,3 +56,37 @@ def test_beeswarm_and_reason_frequency(explained: tuple[rs.Explanation, pd.DataF
     counts = reasons[reasons["rank"] == 1]["reason_code"].value_counts()
     assert sorted(round(b.get_width()) for b in bars) == sorted(counts.head(15).tolist())
     _saved(fig, tmp_path / "reasons.png")
+
+
+def test_model_and_stability_charts(
+    sample_model: tuple[rs.RiskModel, pd.DataFrame], sample_xy: dict[str, object], tmp_path: Path
+) -> None:
+    model, X = sample_model
+    y = sample_xy["y"]
+    p = model.predict_proba(X)[:, 1]
+    report = rs.evaluate(y, p)
+    fig = plots.roc_ks(y, p)
+    roc, ks = fig.axes
+    assert f"AUC {report.summary['auc']:.3f}" in roc.get_legend().get_texts()[0].get_text()
+    assert f"KS {report.summary['ks']:.3f}" in " ".join(t.get_text() for t in ks.get_legend().get_texts())
+    _saved(fig, tmp_path / "roc.png")
+    fig = plots.calibration(y, p, bins=10)
+    observed = fig.axes[0].lines[1]
+    assert len(observed.get_xdata()) == 10
+    _saved(fig, tmp_path / "calibration.png")
+    fig = plots.gains(y, p)
+    captured = fig.axes[0].lines[0].get_ydata()
+    assert captured[-1] == pytest.approx(1.0) and (pd.Series(captured).diff().dropna() >= 0).all()
+    _saved(fig, tmp_path / "gains.png")
+    scores = model.score(X)
+    fig = plots.score_distribution(scores)
+    assert sorted(round(b.get_height()) for b in fig.axes[0].patches) == sorted(scores["band"].value_counts())
+    _saved(fig, tmp_path / "bands.png")
+    as_of = X.index.get_level_values("as_of")
+    table = rs.monitor.stability(X[as_of < "2023-07-01"], X[as_of >= "2024-07-01"])
+    fig = plots.psi_by_feature(table, top=12)
+    widths = sorted(b.get_width() for b in fig.axes[0].patches)
+    assert widths == pytest.approx(sorted(table["psi"].head(12)))
+    _saved(fig, tmp_path / "psi.png")
+    with pytest.raises(ValueError, match="same length"):
+        plots.roc_ks([0, 1], [0.2])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from riskscore import datasets, features, segments
+from riskscore import datasets, features, monitor, segments
 from riskscore.batch import BatchResult, score_batch
 from riskscore.data import TABLES, EventData
 from riskscore.errors import (
@@ -53,6 +53,7 @@ __all__ = [
     "evaluate",
     "features",
     "make_labels",
+    "monitor",
     "observation_dates",
     "recommend",
     "score_batch",

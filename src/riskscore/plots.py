@@ -1,8 +1,8 @@
-"""Pictures of explanations (matplotlib, headless-safe; every function returns the figure).
+"""Pictures of models, explanations and stability (matplotlib, headless-safe; every function returns the figure).
 
 Needs matplotlib: ``pip install 'riskscore[plots]'``. Nothing here changes a
-result: the functions only read an :class:`~riskscore.Explanation` or a reason
-table.
+result: the functions only read targets and PDs, an
+:class:`~riskscore.Explanation`, a reason table, scores or a stability table.
 """
 
 from __future__ import annotations
@@ -12,7 +12,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["beeswarm", "reason_frequency", "waterfall"]
+__all__ = [
+    "beeswarm",
+    "calibration",
+    "gains",
+    "psi_by_feature",
+    "reason_frequency",
+    "roc_ks",
+    "score_distribution",
+    "waterfall",
+]
 
 
 def _pyplot() -> Any:
@@ -172,3 +181,122 @@ def _short(value: Any) -> str:
 
 def _sigmoid(x: float) -> float:
     return float(1.0 / (1.0 + np.exp(-x)))
+
+
+def _xy(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
+    y_arr = np.asarray(pd.Series(y).astype("float64"), dtype=np.float64)
+    p_arr = np.asarray(p, dtype=np.float64)
+    if y_arr.shape != p_arr.shape or np.isnan(y_arr).any() or np.isnan(p_arr).any():
+        raise ValueError("y and p must be the same length, without missing values")
+    return y_arr, p_arr
+
+
+def roc_ks(y: Any, p: Any) -> Any:
+    """ROC curve with its AUC, and the KS statistic where the two score distributions part most."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    plt = _pyplot()
+    y_arr, p_arr = _xy(y, p)
+    fpr, tpr, _ = roc_curve(y_arr, p_arr)
+    auc = roc_auc_score(y_arr, p_arr)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    left.plot(fpr, tpr, color="tab:blue", label=f"AUC {auc:.3f} (Gini {2 * auc - 1:.3f})")
+    left.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    left.set_xlabel("false positive rate")
+    left.set_ylabel("true positive rate")
+    left.legend(loc="lower right")
+    left.set_title("ROC")
+    order = np.argsort(-p_arr, kind="stable")
+    share = np.arange(1, len(order) + 1) / len(order)
+    bad = np.cumsum(y_arr[order]) / max(y_arr.sum(), 1)
+    good = np.cumsum(1 - y_arr[order]) / max((1 - y_arr).sum(), 1)
+    gap = bad - good
+    at = int(np.argmax(gap))
+    right.plot(share, bad, label="defaults", color="tab:red")
+    right.plot(share, good, label="non-defaults", color="tab:green")
+    right.vlines(share[at], good[at], bad[at], color="black", lw=1.2, label=f"KS {gap[at]:.3f}")
+    right.set_xlabel("share of accounts, riskiest first")
+    right.set_ylabel("cumulative share")
+    right.legend(loc="lower right")
+    right.set_title("KS")
+    fig.tight_layout()
+    return fig
+
+
+def calibration(y: Any, p: Any, bins: int = 10) -> Any:
+    """Observed default rate against mean predicted PD per PD decile (or ``bins`` quantiles)."""
+    plt = _pyplot()
+    y_arr, p_arr = _xy(y, p)
+    groups = pd.qcut(pd.Series(p_arr), q=bins, duplicates="drop", labels=False)
+    table = pd.DataFrame({"p": p_arr, "y": y_arr, "g": groups}).groupby("g").agg(p=("p", "mean"), y=("y", "mean"))
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    top = float(max(table["p"].max(), table["y"].max()) * 1.05)
+    ax.plot([0, top], [0, top], color="grey", lw=0.8, ls="--", label="perfect calibration")
+    ax.plot(table["p"], table["y"], marker="o", color="tab:blue", label="observed")
+    ax.set_xlabel("mean predicted PD")
+    ax.set_ylabel("observed default rate")
+    ax.set_title(f"calibration ({len(table)} quantile bins)")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def gains(y: Any, p: Any) -> Any:
+    """Cumulative share of defaults captured (gains) and lift, accounts sorted riskiest first."""
+    plt = _pyplot()
+    y_arr, p_arr = _xy(y, p)
+    order = np.argsort(-p_arr, kind="stable")
+    share = np.arange(1, len(order) + 1) / len(order)
+    captured = np.cumsum(y_arr[order]) / max(y_arr.sum(), 1)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    left.plot(share, captured, color="tab:blue", label="model")
+    left.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="random")
+    left.set_xlabel("share of accounts, riskiest first")
+    left.set_ylabel("share of defaults captured")
+    left.legend(loc="lower right")
+    left.set_title("gains")
+    right.plot(share, captured / share, color="tab:orange")
+    right.axhline(1, color="grey", lw=0.8, ls="--")
+    right.set_xlabel("share of accounts, riskiest first")
+    right.set_ylabel("lift")
+    right.set_title("lift")
+    fig.tight_layout()
+    return fig
+
+
+def score_distribution(scores: pd.DataFrame) -> Any:
+    """Accounts per risk band and the PD distribution within each (``model.score(X)``)."""
+    plt = _pyplot()
+    bands = scores["band"].astype(str)
+    order = sorted(bands.unique())
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    counts = bands.value_counts().reindex(order)
+    left.bar(order, counts.to_numpy(), color="tab:blue")
+    for i, n in enumerate(counts.to_numpy()):
+        left.text(i, n, f"{n:,}", ha="center", va="bottom", fontsize=8)
+    left.set_xlabel("band")
+    left.set_ylabel("accounts")
+    left.set_title("accounts per band")
+    data = [scores.loc[(bands == b).to_numpy(), "pd"].to_numpy() for b in order]
+    right.boxplot(data, tick_labels=order, showfliers=False)
+    right.set_yscale("log")
+    right.set_xlabel("band")
+    right.set_ylabel("PD (log scale)")
+    right.set_title("PD within each band")
+    fig.tight_layout()
+    return fig
+
+
+def psi_by_feature(table: pd.DataFrame, top: int = 20) -> Any:
+    """The features whose distribution moved most (``monitor.stability``), with the 0.10 and 0.25 marks."""
+    plt = _pyplot()
+    shown = table.sort_values("psi", ascending=False).head(top).iloc[::-1]
+    colours = ["tab:red" if v >= 0.25 else "tab:orange" if v >= 0.10 else "tab:green" for v in shown["psi"]]
+    fig, ax = plt.subplots(figsize=(8, 1 + 0.35 * len(shown)))
+    ax.barh(range(len(shown)), shown["psi"].to_numpy(), color=colours)
+    ax.set_yticks(range(len(shown)), list(shown.index), fontsize=8)
+    for mark in (0.10, 0.25):
+        ax.axvline(mark, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("population stability index")
+    ax.set_title(f"stability: the {len(shown)} features that moved most")
+    fig.subplots_adjust(left=0.35)
+    return fig
