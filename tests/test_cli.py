@@ -106,18 +106,22 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample as an event folder, and a bundle trained on it by `riskscore train`."""
     root = tmp_path_factory.mktemp("cli")
     rs.datasets.load_sample().to_dir(root / "events")  # type: ignore[union-attr]
+    done = run("train", "--data", str(root / "events"), "--start", "2023-06-01", "--end", "2024-06-01",
+               "--out", str(root / "bundle"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (root / "train.out").write_text(done.stdout)
     return root
 
 
 def test_train_score_and_explain_from_the_command_line(folder: Path) -> None:
     events, bundle, out = folder / "events", folder / "bundle", folder / "scores"
-    done = run("train", "--data", str(events), "--start", "2023-06-01", "--end", "2024-06-01", "--out", str(bundle))
-    assert done.returncode == 0, done.stderr
-    assert "trained on" in done.stdout and "hold-out AUC" in done.stdout
+    trained = (folder / "train.out").read_text()
+    assert "trained on" in trained and "hold-out AUC" in trained
     model = rs.RiskModel.load(bundle)
-    assert model.builder_ is not None and model.version_ in done.stdout
+    assert model.builder_ is not None and model.version_ in trained
     again = run("train", "--data", str(events), "--start", "2023-06-01", "--end", "2024-06-01", "--out", str(bundle))
     assert again.returncode == 2 and "give --overwrite" in again.stderr and "Traceback" not in again.stderr
 
@@ -186,6 +190,26 @@ def test_bad_arguments_and_bad_data_exit_2_with_one_line(folder: Path, tmp_path:
     bad_date = run("score", "--model", str(folder / "bundle"), "--data", str(events), "--as-of", "2024-12-01 10:00",
                    "--out", str(tmp_path / "o3"))  # fmt: skip
     assert bad_date.returncode == 2 and "as_of must be a date" in bad_date.stderr
-    for command in ("train", "score", "recommend", "explain", "demo"):
+    for command in ("train", "score", "recommend", "explain", "report", "demo"):
         shown = run(command, "--help")
         assert shown.returncode == 0 and "usage: riskscore " + command in shown.stdout
+
+
+def test_report_writes_one_html_file_whose_images_are_png(folder: Path) -> None:
+    import base64
+    import re
+
+    bundle = folder / "bundle"
+    out = folder / "report" / "report.html"
+    done = run("report", "--model", str(bundle), "--data", str(folder / "events"), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "report written to" in done.stdout
+    text = out.read_text(encoding="utf-8")
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
+    assert len(images) >= 7
+    for data in images:
+        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    for heading in ("Data and target", "Performance", "Stability", "Protected attributes", "Outreach policy in force"):
+        assert heading in text
+    assert "CN.TIME.NIGHT" in text and "<b>age</b>" in text
+    assert "http://" not in text and "https://" not in text  # self-contained: nothing fetched

@@ -26,6 +26,7 @@ from riskscore.features import FeatureBuilder
 from riskscore.labels import make_labels, observation_dates
 from riskscore.model import RiskModel
 from riskscore.outreach import OutreachPolicy, recommend
+from riskscore.report import report
 
 try:
     __version__ = version("riskscore")
@@ -56,6 +57,7 @@ __all__ = [
     "monitor",
     "observation_dates",
     "recommend",
+    "report",
     "score_batch",
     "segments",
 ]

@@ -117,6 +117,21 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--audit", type=Path, default=None, help="append the decisions to this JSON-lines audit log")
     rec.set_defaults(run=_recommend)
 
+    rep = commands.add_parser(
+        "report",
+        help="write the HTML model report",
+        description="One self-contained HTML file (charts embedded): data window and target, metrics per month, "
+        "calibration, drivers and reasons, stability, protected-attribute check, the outreach policy in force.",
+    )
+    rep.add_argument("--model", type=Path, required=True, help="model bundle folder")
+    rep.add_argument("--data", type=Path, required=True, help="event-data folder")
+    rep.add_argument("--out", type=Path, required=True, help="HTML file to write")
+    rep.add_argument("--start", default=None, help="first monthly as_of evaluated (default: all)")
+    rep.add_argument("--end", default=None, help="last monthly as_of evaluated (default: all)")
+    rep.add_argument("--policy", default="cn-2026", help="outreach policy shown (default: %(default)s)")
+    rep.add_argument("--lang", choices=["en", "zh"], default="en")
+    rep.set_defaults(run=_report)
+
     explain = commands.add_parser(
         "explain",
         help="explain one account's score",
@@ -336,6 +351,20 @@ def _recommend(args: argparse.Namespace) -> int:
         action, channel = str(key[0]), str(key[1])  # type: ignore[index]
         print(f"  {action:<15} {channel or '-':<6} {n:>7,}")
     print(f"recommendations written to {args.out}" + (f"; audit log {args.audit}" if args.audit else ""))
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    import warnings
+
+    from riskscore.report import report
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")  # Chinese text without a CJK font
+        path = report(
+            args.model, args.data, args.out, start=args.start, end=args.end, policy=args.policy, lang=args.lang
+        )
+    print(f"report written to {path} ({path.stat().st_size / 1024:,.0f} KiB, charts embedded)")
     return EXIT_OK
 
 
