@@ -6,15 +6,13 @@ import hashlib
 import json
 import re
 import string
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from riskscore.errors import PolicyError
-from riskscore.outreach.policy import OutreachPolicy
+from riskscore.outreach.policy import OutreachPolicy, read_document
 
 __all__ = ["PLACEHOLDERS", "Templates"]
 
@@ -49,22 +47,7 @@ class Templates:
     @classmethod
     def load(cls, policy: OutreachPolicy, source: str | Path | Mapping[str, Any] | None = None) -> Templates:
         """Load (the shipped templates by default) and lint against ``policy``; refuse on any breach."""
-        if source is None:
-            raw = resources.files("riskscore.outreach").joinpath("templates_v1.toml").read_bytes()
-            doc: Mapping[str, Any] = tomllib.loads(raw.decode())
-            origin = "templates_v1.toml"
-        elif isinstance(source, Mapping):
-            doc, origin = source, "templates"
-        else:
-            path = Path(source)
-            if not path.is_file() or path.suffix.lower() not in (".toml", ".json"):
-                raise PolicyError(f"templates {str(source)!r}: not an existing .toml or .json file")
-            try:
-                text = path.read_text(encoding="utf-8")
-                doc = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-            except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-                raise PolicyError(f"templates {path}: cannot be parsed: {exc}") from exc
-            origin = str(path)
+        doc, origin = read_document(source, "templates_v1.toml", "templates")
         problems: list[str] = []
         texts: dict[str, dict[str, str]] = {}
         for key, by_lang in dict(doc.get("templates", {})).items():

@@ -246,15 +246,30 @@ class OutreachPolicy:
         return f"OutreachPolicy({self.id!r}, version {self.version!r}, {len(self.rules)} rules)"
 
 
-def _parse(raw: bytes, suffix: str, origin: str) -> dict[str, Any]:
+def _parse(raw: bytes, suffix: str, origin: str, what: str = "policy") -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
         parsed = json.loads(text) if suffix == ".json" else tomllib.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PolicyError(f"{origin}: not a valid {suffix[1:].upper()} policy file: {exc}") from exc
+        raise PolicyError(f"{origin}: not a valid {suffix[1:].upper()} {what} file: {exc}") from exc
     if not isinstance(parsed, dict):
-        raise PolicyError(f"{origin}: a policy file must hold a table/object at the top")
+        raise PolicyError(f"{origin}: a {what} file must hold a table/object at the top")
     return parsed
+
+
+def read_document(
+    source: str | Path | Mapping[str, Any] | None, shipped: str, what: str
+) -> tuple[Mapping[str, Any], str]:
+    """A data document: the shipped file ``shipped`` (None), a .toml/.json path, or a parsed mapping; and its origin."""
+    if source is None:
+        raw = resources.files("riskscore.outreach").joinpath(shipped).read_bytes()
+        return _parse(raw, ".toml", shipped, what), shipped
+    if isinstance(source, Mapping):
+        return source, what
+    path = Path(source)
+    if not path.is_file() or path.suffix.lower() not in (".toml", ".json"):
+        raise PolicyError(f"{what} {str(source)!r}: not an existing .toml or .json file")
+    return _parse(path.read_bytes(), path.suffix.lower(), str(path), what), str(path)
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:

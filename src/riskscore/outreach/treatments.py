@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from riskscore.errors import PolicyError
-from riskscore.outreach.policy import OutreachPolicy
+from riskscore.outreach.policy import OutreachPolicy, read_document
 
 __all__ = ["ACTIONS", "Treatments"]
 
@@ -53,20 +51,8 @@ class Treatments:
     @classmethod
     def load(cls, source: str | Path | Mapping[str, Any] | None = None) -> Treatments:
         """The shipped table (``None``), a .toml/.json file, or a parsed mapping."""
-        if source is None:
-            raw = resources.files("riskscore.outreach").joinpath("treatments_v1.toml").read_bytes()
-            return cls.from_dict(tomllib.loads(raw.decode()), "treatments_v1.toml")
-        if isinstance(source, Mapping):
-            return cls.from_dict(source, "treatments")
-        path = Path(source)
-        if not path.is_file() or path.suffix.lower() not in (".toml", ".json"):
-            raise PolicyError(f"treatments {str(source)!r}: not an existing .toml or .json file")
-        try:
-            text = path.read_text(encoding="utf-8")
-            doc = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-        except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise PolicyError(f"treatments {path}: cannot be parsed: {exc}") from exc
-        return cls.from_dict(doc, str(path))
+        doc, origin = read_document(source, "treatments_v1.toml", "treatments")
+        return cls.from_dict(doc, origin)
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], origin: str) -> Treatments:
