@@ -242,9 +242,6 @@ def _run_chunk(
     return {"chunk": k, "scored": len(rows), "errors": len(err)}
 
 
-_STAGED = ("inputs", "contacts", "candidates")
-
-
 def _stage(k: int, rows: pd.DataFrame, events: EventData | None, expl: Any, job: _Job) -> None:
     """With a policy: keep the chunk's decision inputs and allocation candidates for the second pass."""
     from riskscore.outreach.recommend import Inputs, decide, prepare_inputs

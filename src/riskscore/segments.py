@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -205,8 +204,3 @@ def segment_rows(data: pd.DataFrame, rules: SegmentRules | None = None) -> pd.Da
         {"segment": pd.Categorical(labels, categories=SEGMENTS), "evidence": pd.Series(cited, dtype=object).to_numpy()},
         index=data.index,
     )
-
-
-def describe_evidence(codes: Any) -> str:
-    """Plain-English text of a tuple of evidence codes, joined by '; '."""
-    return "; ".join(EVIDENCE[c] for c in codes)
