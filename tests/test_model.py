@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -248,3 +249,55 @@ def test_model_version_identifies_the_model(sample_model: tuple[rs.RiskModel, pd
     assert rs.RiskModel.load(tmp_path / "bundle").version_ == version
     other = rs.RiskModel(params={"n_estimators": 20}).fit(X.head(3000), np.arange(3000) % 7 == 0)
     assert other.version_ != version
+
+
+def test_fit_on_dask_collections(sample_xy: dict[str, object], tmp_path: Path) -> None:
+    """Boosting on a Dask LocalCluster through LightGBM's Dask estimator; cut at the best hold-out round."""
+    import dask.dataframe as dd
+    import distributed
+
+    X, y = sample_xy["X"], sample_xy["y"]
+    as_of = X.index.get_level_values("as_of")  # type: ignore[union-attr]
+    train, hold = as_of < "2024-03-01", as_of >= "2024-03-01"
+    X_train = X[train].reset_index(drop=True)  # type: ignore[index]
+    y_train = y[train].reset_index(drop=True)  # type: ignore[index]
+    params = {"n_estimators": 400}
+    local = rs.RiskModel(params=params).fit(X[train], y[train], eval_set=(X[hold], y[hold]))  # type: ignore[index]
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
+        distributed.Client(cluster),
+    ):
+        dX, dy = dd.from_pandas(X_train, npartitions=4), dd.from_pandas(y_train, npartitions=4)
+        with pytest.raises(ValueError, match="with Dask collections, pass eval_set"):
+            rs.RiskModel().fit(dX, dy)
+        model = rs.RiskModel(params=params).fit(dX, dy, eval_set=(X[hold], y[hold]))  # type: ignore[index]
+    training = model.manifest_["training"]
+    assert training["dask"] and training["rows"] == int(train.sum()) and training["rounds_trained"] == 400
+    assert 10 <= model.booster_.num_trees() < 400  # cut at the best hold-out round
+    auc_dask = rs.evaluate(y[hold], model.predict_proba(X[hold])[:, 1]).summary["auc"]  # type: ignore[index]
+    auc_local = rs.evaluate(y[hold], local.predict_proba(X[hold])[:, 1]).summary["auc"]  # type: ignore[index]
+    assert auc_dask > 0.7 and abs(auc_dask - auc_local) < 0.03
+    model.save(tmp_path / "bundle")
+    loaded = rs.RiskModel.load(tmp_path / "bundle")
+    np.testing.assert_array_equal(loaded.predict_proba(X[hold]), model.predict_proba(X[hold]))  # type: ignore[index]
+
+
+def test_logloss_by_round_equals_lightgbms_own_record(sample_xy: dict[str, object]) -> None:
+    """The Dask fit picks its round from this curve: it must be LightGBM's hold-out log loss, round by round."""
+    import lightgbm as lgb
+
+    from riskscore.model import _logloss_by_round
+
+    X, y = sample_xy["X"], sample_xy["y"]
+    first = np.arange(len(X)) < 20_000  # type: ignore[arg-type]
+    record: dict[str, Any] = {}
+    booster = lgb.train(
+        {"objective": "binary", "verbose": -1, "num_leaves": 15, "max_depth": 4},
+        lgb.Dataset(X[first], y[first]),  # type: ignore[index]
+        120,
+        valid_sets=[lgb.Dataset(X[~first], y[~first])],  # type: ignore[index]
+        valid_names=["hold"],
+        callbacks=[lgb.record_evaluation(record)],
+    )
+    ours = _logloss_by_round(booster, X[~first], y[~first].to_numpy(dtype=float))  # type: ignore[index,union-attr]
+    np.testing.assert_allclose(ours, record["hold"]["binary_logloss"], rtol=0, atol=1e-12)

@@ -198,6 +198,8 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         -------
         self
         """
+        if _is_dask(X):
+            return self._fit_dask(X, y, eval_set=eval_set, catalogue=catalogue, builder=builder)
         settings = self._settings()
         frame, names = self._as_frame(X, fitting=True)
         labels = self._labels(y, len(frame))
@@ -231,6 +233,73 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             rounds = math.ceil(self.booster_.num_trees() * len(frame) / len(fit_frame))
             self.booster_ = self._train(frame, labels, weight, None, None, None, {**settings, "n_estimators": rounds})
         self.manifest_ = self._describe_training(frame, labels, y, train_idx, how, hold_y, margin, builder)
+        return self
+
+    def _fit_dask(
+        self, X: Any, y: Any, *, eval_set: tuple[Any, Any] | None, catalogue: pd.DataFrame | None, builder: Any
+    ) -> RiskModel:
+        """Boosting on a Dask cluster (LightGBM's Dask estimator), the rest as in ``fit``.
+
+        LightGBM's Dask interface has no early stopping, so every round up to
+        ``n_estimators`` is trained with the hold-out's log loss recorded, and
+        the model is cut at the round with the lowest one: the model early
+        stopping would have kept, at the cost of the rounds after it. The
+        hold-out (``eval_set``, required) is also where the calibration is fitted.
+        """
+        import lightgbm as lgb
+
+        if eval_set is None:
+            raise ValueError(
+                "with Dask collections, pass eval_set=(X_val, y_val): the rows (for instance the latest months) "
+                "for early stopping and calibration; they may be pandas or Dask"
+            )
+        if self.refit:
+            raise ValueError("refit=True is not available with Dask collections: it would train a second time")
+        settings = self._settings()
+        sample = X.head(1000, npartitions=-1)
+        _, names = self._as_frame(sample, fitting=True)
+        classes = np.sort(np.asarray(_compute(y.unique())))
+        if len(classes) != 2:
+            raise ValueError(f"y must contain two classes; got {list(classes)}")
+        self.classes_ = classes
+        from riskscore.features import describe
+
+        self.catalogue_ = describe(names) if catalogue is None else catalogue.reindex(names)
+        X_val, y_val = (_compute(v) for v in eval_set)
+        hold_frame, _ = self._as_frame(X_val, fitting=False)
+        hold_y = self._labels(y_val, len(hold_frame), fitting=False)
+        rows = int(_compute(X.shape[0]))
+        params = {
+            k: v for k, v in settings.items() if k not in ("n_estimators", "early_stopping_rounds", "holdout_fraction")
+        }
+        if params.get("min_child_samples") is None:
+            params["min_child_samples"] = int(np.clip(0.005 * rows, 20, 500))
+        params.update(
+            verbose=-1,
+            seed=self.random_state,
+            deterministic=True,
+            force_row_wise=True,
+            feature_pre_filter=False,
+            monotone_constraints=self._monotone(sample[names]),
+        )
+        labels = (y == classes[1]).astype("int64")
+        clf = lgb.DaskLGBMClassifier(n_estimators=int(settings["n_estimators"]), **params)
+        clf.fit(X[names], labels)
+        # The hold-out's log loss after every round, computed here from the leaves each row
+        # reaches (LightGBM records it only on the worker that held the hold-out).
+        losses = _logloss_by_round(clf.booster_, hold_frame, hold_y)
+        best = int(np.argmin(losses)) + 1
+        self.booster_ = lgb.Booster(model_str=clf.booster_.model_to_string(num_iteration=best))
+        margin = self.booster_.predict(hold_frame, raw_score=True)
+        self.calibration_ = _fit_calibration(self.calibration, margin, hold_y, None)
+        positives = int(_compute(labels.sum()))
+        manifest = self._describe_training(
+            hold_frame, hold_y, y, np.arange(0), "eval_set (Dask)", hold_y, margin, builder
+        )
+        manifest["training"].update(rows=rows, positives=positives, rounds_trained=len(losses), dask=True)
+        manifest["training"].pop("first_as_of", None)
+        manifest["training"].pop("last_as_of", None)
+        self.manifest_ = manifest
         return self
 
     def _settings(self) -> dict[str, Any]:
@@ -785,6 +854,37 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _is_dask(X: Any) -> bool:
+    """A Dask DataFrame or Array (duck-typed: no Dask import needed to test it)."""
+    return type(X).__module__.split(".")[0] in ("dask", "dask_expr") and hasattr(X, "compute")
+
+
+def _compute(value: Any) -> Any:
+    return (
+        value.compute()
+        if hasattr(value, "compute")
+        and type(value).__module__.split(".")[0]
+        in (
+            "dask",
+            "dask_expr",
+        )
+        else value
+    )
+
+
+def _logloss_by_round(booster: Any, frame: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+    """Log loss of ``frame`` after each boosting round: leaf outputs of every tree, summed cumulatively."""
+    leaves = np.asarray(booster.predict(frame, pred_leaf=True), dtype=np.int64).reshape(len(frame), -1)
+    rounds = leaves.shape[1]
+    table = np.zeros((rounds, int(leaves.max()) + 1 if leaves.size else 1))
+    for t in range(rounds):
+        for leaf in np.unique(leaves[:, t]).tolist():
+            table[t, leaf] = booster.get_leaf_output(t, leaf)
+    margin = np.cumsum(table[np.arange(rounds), leaves], axis=1)
+    p = np.clip(1.0 / (1.0 + np.exp(-margin)), 1e-15, 1 - 1e-15)
+    return np.asarray(-(y[:, None] * np.log(p) + (1 - y[:, None]) * np.log(1 - p)).mean(axis=0))
 
 
 def _data_conversion_warning() -> type[Warning]:
