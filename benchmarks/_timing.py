@@ -47,3 +47,16 @@ def portfolio_matrix(accounts: int, seed: int) -> tuple[Any, Any, Any]:
     X, y = X[known], y[known].astype(int)
     y.index = X.index
     return events, X, y
+
+
+def sample_model() -> Any:
+    """A default RiskModel trained on every complete observation of the bundled sample, carrying its builder."""
+    import riskscore as rs
+
+    sample = rs.datasets.load_sample()
+    obs = rs.observation_dates(sample)
+    y = rs.make_labels(sample, obs)
+    builder = rs.FeatureBuilder()
+    X = builder.fit_transform(sample, obs)
+    known = y.notna().to_numpy()
+    return rs.RiskModel().fit(X[known], y[known].astype(int).set_axis(X[known].index), builder=builder)

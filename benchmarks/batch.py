@@ -55,20 +55,12 @@ def main() -> None:
     parser.add_argument("--policy", default=None)
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
-    from _timing import machine
-
-    import riskscore as rs
+    from _timing import machine, sample_model
 
     print(machine())
     folder = args.data / f"{args.accounts}"
     _generate(folder, args.accounts)
-    sample = rs.datasets.load_sample()
-    obs = rs.observation_dates(sample)
-    y = rs.make_labels(sample, obs)
-    builder = rs.FeatureBuilder()
-    X = builder.fit_transform(sample, obs)
-    known = y.notna().to_numpy()
-    model = rs.RiskModel().fit(X[known], y[known].astype(int).set_axis(X[known].index), builder=builder)
+    model = sample_model()
     bundle = args.data / "bundle"
     model.save(bundle, overwrite=True)
     out = args.data / f"scores-{args.accounts}"

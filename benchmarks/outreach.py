@@ -49,20 +49,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
-    from _timing import machine, median_seconds
+    from _timing import machine, median_seconds, sample_model
 
     import riskscore as rs
     from riskscore.explain import Explanation
 
     print(machine())
     start = time.perf_counter()
-    sample = rs.datasets.load_sample()
-    obs = rs.observation_dates(sample)
-    y = rs.make_labels(sample, obs)
-    builder = rs.FeatureBuilder()
-    X = builder.fit_transform(sample, obs)
-    known = y.notna().to_numpy()
-    model = rs.RiskModel().fit(X[known], y[known].astype(int).set_axis(X[known].index))
+    model = sample_model()
+    builder = model.builder_
 
     events, _ = rs.datasets.make_portfolio(n_accounts=args.accounts, months=14, seed=0, start="2025-01-01")
     rng = np.random.default_rng(0)

@@ -16,25 +16,12 @@ from riskscore.features import describe
 from riskscore.outreach import OutreachPolicy, Templates, Treatments, read_audit, replay
 from riskscore.outreach.audit import AuditError
 from riskscore.outreach.rules import NEVER, evaluate_rules
+from tests.test_segments import CALM_CARD
 
 AS_OF = pd.Timestamp("2026-03-01")
 
-# Feature values that make each segment (see tests/test_segments.py).
-CARD = {
-    "stmt_history_count": 12.0,
-    "stmt_pay_ratio_last": 0.6,
-    "stmt_pay_ratio_mean_180d": 0.55,
-    "stmt_balance_growth_90d": 0.0,
-    "stmt_util_slope_90d": 0.0,
-    "stmt_util_mean_90d": 0.3,
-    "stmt_late_count_365d": 0.0,
-    "txn_cash_advance_share_90d": 0.0,
-    "txn_atm_share_90d": 0.0,
-    "txn_amount_velocity_30d_90d": 1.0,
-    "inst_history_count": 0.0,
-    "inst_late_count_365d": 0.0,
-    "inst_days_late_max_365d": 0.0,
-}
+# Feature values that make each segment: the calm card of tests/test_segments.py, varied.
+CARD = {**CALM_CARD, "inst_late_count_365d": 0.0, "inst_days_late_max_365d": 0.0}
 SEGMENT_VALUES = {
     "forgetful": {**CARD, "stmt_late_count_365d": 2.0},
     "cannot_pay": {**CARD, "stmt_pay_ratio_last": 0.03, "stmt_pay_ratio_mean_180d": 0.04, "stmt_util_mean_90d": 1.0},
