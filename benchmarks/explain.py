@@ -47,7 +47,7 @@ def main() -> None:
     predict, p_runs = median_seconds(lambda: model.predict_proba(rows), args.repeat)
     explain, e_runs = median_seconds(lambda: model.explain(rows), args.repeat)
     explainer = shap.TreeExplainer(booster, feature_perturbation="tree_path_dependent")
-    frame = model._as_frame(rows, fitting=False)[0]
+    frame = model.conform(rows)[0]
     reference, s_runs = median_seconds(lambda: explainer.shap_values(frame), args.repeat)
     values = model.explain(rows.head(2000)).values.to_numpy()
     gap = np.abs(values - explainer.shap_values(frame.head(2000))).max()

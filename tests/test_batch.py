@@ -103,7 +103,7 @@ def test_a_bad_account_goes_to_errors_and_a_bad_table_stops_at_once(bundle: dict
     pd.testing.assert_frame_equal(scores, clean[clean["account_id"] != bad].reset_index(drop=True))
     # A missing column stops the run before any work, naming table and column.
     events.accounts.drop(columns=["credit_limit"]).to_parquet(folder / "accounts.parquet", index=False)
-    with pytest.raises(DataValidationError, match=r"accounts.credit_limit: is required"):
+    with pytest.raises(DataValidationError, match=r"accounts.credit_limit: required column is missing"):
         rs.score_batch(bundle["bundle"], folder, AS_OF, tmp_path / "never", n_jobs=1)
     assert not (tmp_path / "never").exists()
 

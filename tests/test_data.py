@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import riskscore as rs
-from riskscore.data import _SCHEMA
+from riskscore.data.schema import SCHEMA as _SCHEMA
 from tests.conftest import tiny_tables
 
 Tables = dict[str, pd.DataFrame]

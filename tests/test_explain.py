@@ -38,7 +38,7 @@ def test_additive_on_every_row_and_chunk_independent(fitted: tuple[rs.RiskModel,
     small = model.explain(rows, chunk_size=37)
     np.testing.assert_array_equal(small.values.to_numpy(), expl.values.to_numpy())
     assert expl.values.index.equals(rows.index) and list(expl.values.columns) == list(rows.columns)
-    pd.testing.assert_frame_equal(expl.data, model._as_frame(rows, fitting=False)[0])
+    pd.testing.assert_frame_equal(expl.data, model.conform(rows)[0])
     with pytest.raises(ValueError, match="chunk_size must be a positive number of rows; got 0"):
         model.explain(rows, chunk_size=0)
 

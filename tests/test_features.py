@@ -538,7 +538,7 @@ def test_no_feature_sees_events_at_or_after_as_of(family: str, data: st.DataObje
     ranges=st.lists(st.tuples(st.integers(0, 12), st.integers(0, 5)), max_size=8),
 )
 def test_range_aggregates_match_a_direct_loop(values: list[float], ranges: list[tuple[int, int]]) -> None:
-    from riskscore.features import _engine as E
+    from riskscore.features import engine as E
 
     x = np.array(values, dtype=np.float64)
     n = len(x)

@@ -127,9 +127,9 @@ def test_credit_scales(sample: dict) -> None:
     points = model.score_points(rows)
     np.testing.assert_allclose(points, 600 + 20 / np.log(2) * np.log((1 - p) / p / 50))
     # 600 points at odds 50:1, 20 more for each doubling of the odds.
-    from riskscore.model import _points
+    from riskscore.model.scales import points_of
 
-    np.testing.assert_allclose(_points(np.array([1 / 51, 1 / 101]), 600, 50, 20), [600, 620], rtol=0, atol=0.03)
+    np.testing.assert_allclose(points_of(np.array([1 / 51, 1 / 101]), 600, 50, 20), [600, 620], rtol=0, atol=0.03)
     np.testing.assert_allclose(
         model.score_points(rows, base_points=500, pdo=40), 500 + 40 / np.log(2) * np.log((1 - p) / p / 50)
     )
@@ -229,12 +229,12 @@ def test_missing_file_and_unknown_version(sample: dict, tmp_path: Path) -> None:
 
 
 def test_save_never_leaves_a_partial_bundle(sample: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import riskscore.model as m
+    import riskscore.model.bundle as bundle
 
     def boom(*args: object, **kw: object) -> dict:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(m.RiskModel, "_manifest", boom)
+    monkeypatch.setattr(bundle, "manifest", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         sample["model"].save(tmp_path / "bundle")
     assert list(tmp_path.iterdir()) == []
@@ -286,7 +286,7 @@ def test_logloss_by_round_equals_lightgbms_own_record(sample_xy: dict[str, objec
     """The Dask fit picks its round from this curve: it must be LightGBM's hold-out log loss, round by round."""
     import lightgbm as lgb
 
-    from riskscore.model import _logloss_by_round
+    from riskscore.model.dask import logloss_by_round
 
     X, y = sample_xy["X"], sample_xy["y"]
     first = np.arange(len(X)) < 20_000  # type: ignore[arg-type]
@@ -299,5 +299,5 @@ def test_logloss_by_round_equals_lightgbms_own_record(sample_xy: dict[str, objec
         valid_names=["hold"],
         callbacks=[lgb.record_evaluation(record)],
     )
-    ours = _logloss_by_round(booster, X[~first], y[~first].to_numpy(dtype=float))  # type: ignore[index,union-attr]
+    ours = logloss_by_round(booster, X[~first], y[~first].to_numpy(dtype=float))  # type: ignore[index,union-attr]
     np.testing.assert_allclose(ours, record["hold"]["binary_logloss"], rtol=0, atol=1e-12)

@@ -7,9 +7,8 @@ recommendations.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from riskscore import datasets, features, monitor, segments
+from riskscore._version import __version__
 from riskscore.batch import BatchResult, score_batch
 from riskscore.data import TABLES, EventData
 from riskscore.errors import (
@@ -27,11 +26,6 @@ from riskscore.labels import make_labels, observation_dates
 from riskscore.model import RiskModel
 from riskscore.outreach import OutreachPolicy, recommend
 from riskscore.report import report
-
-try:
-    __version__ = version("riskscore")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "TABLES",

@@ -27,7 +27,7 @@ EXIT_INVALID = 2
 
 
 def _version() -> str:
-    from riskscore import __version__
+    from riskscore._version import __version__
 
     return __version__
 
@@ -148,12 +148,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from riskscore import datasets
     from riskscore.data import EventData
+    from riskscore.datasets import load_sample
     from riskscore.features import FeatureBuilder
     from riskscore.labels import make_labels, observation_dates
 
-    events = EventData.from_dir(args.data) if args.data is not None else datasets.load_sample()
+    events = EventData.from_dir(args.data) if args.data is not None else load_sample()
     assert isinstance(events, EventData)
     source = str(args.data) if args.data is not None else "bundled sample"
     summary = events.summary()
@@ -206,8 +206,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     policy = OutreachPolicy.load(args.policy)
     treatments = Treatments.load()
-    contact_bands = [b for b in scores["band"].unique() if any(e[2] for e in treatments.entries if b in e[0])]
-    contact = scores["band"].isin(contact_bands).to_numpy()
+    contact = scores["band"].isin(treatments.contacted_bands(scores["band"].unique())).to_numpy()
     latest_x = features.loc[scores.index]
     explanation = model.explain(latest_x[contact])
     zone = "America/New_York"
@@ -327,8 +326,7 @@ def _recommend(args: argparse.Namespace) -> int:
     X = model.builder_.transform(events, obs)
     scores = model.score(X)
     treatments = Treatments.load()
-    contact = [b for b in scores["band"].unique() if any(e[2] for e in treatments.entries if b in e[0])]
-    need = scores["band"].isin(contact).to_numpy()
+    need = scores["band"].isin(treatments.contacted_bands(scores["band"].unique())).to_numpy()
     recs = recommend(
         scores,
         model.explain(X[need]),
@@ -416,9 +414,9 @@ def _explain(args: argparse.Namespace) -> int:
     if args.plot is not None:
         import warnings
 
-        from riskscore import plots
+        from riskscore.plots import waterfall
 
-        fig = plots.waterfall(expl, account, as_of, lang=args.lang)
+        fig = waterfall(expl, account, as_of, lang=args.lang)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             _write(args.plot, lambda p: fig.savefig(p, format="png", dpi=120, bbox_inches="tight"))
@@ -430,12 +428,9 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _write(target: Path, write: Callable[[Path], object]) -> None:
     """Write through a temporary file renamed into place: never a half-written output."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        write(tmp)
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from riskscore._io import atomic_write
+
+    atomic_write(target, write)
 
 
 def _flat(recs: pd.DataFrame) -> pd.DataFrame:

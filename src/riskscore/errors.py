@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
 __all__ = [
+    "AdditivityError",
+    "AuditError",
     "BundleIntegrityError",
     "DataValidationError",
     "NotFittedError",
@@ -105,3 +107,11 @@ class BundleIntegrityError(RiskscoreError):
 
 class PolicyError(RiskscoreError, ValueError):
     """An outreach policy profile is unknown or a policy file is malformed."""
+
+
+class AdditivityError(RiskscoreError, ArithmeticError):
+    """Contributions do not add up to the model's margin: the explanation would be untrue."""
+
+
+class AuditError(RiskscoreError):
+    """An audit record is malformed or its inputs do not match their hash."""

@@ -14,16 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskscore.errors import RiskscoreError
+from riskscore.errors import AdditivityError
 
 __all__ = ["ADDITIVITY_TOLERANCE", "AdditivityError", "Explanation", "explain"]
 
 ADDITIVITY_TOLERANCE = 1e-6
 """Largest allowed |sum of contributions + base value - raw margin| on any row."""
-
-
-class AdditivityError(RiskscoreError, ArithmeticError):
-    """Contributions do not add up to the model's margin: the explanation would be untrue."""
 
 
 @dataclass
@@ -132,9 +128,9 @@ class Explanation:
             ``rank``, ``reason_code``, ``text``, ``contribution``, ``features``
             (the reason's risk-increasing features, largest first).
         """
-        return self._reason_codes(top, lang, min_contribution)
+        return self.reason_rows(top, lang, min_contribution)
 
-    def _reason_codes(
+    def reason_rows(
         self,
         top: int = 4,
         lang: str = "en",
@@ -144,7 +140,8 @@ class Explanation:
     ) -> pd.DataFrame:
         """:meth:`reason_codes` for the rows at ``positions`` only, optionally without ``features``.
 
-        With ``positions``, a column ``_position`` gives each reason's row position in this explanation.
+        With ``positions``, a column ``position`` gives each reason's row position in this explanation
+        (what outreach uses to attach reasons to the accounts a decision concerns).
         """
         from riskscore.reasons import LANGUAGES, format_value, load_reason_catalogue
 
@@ -205,7 +202,7 @@ class Explanation:
         if features:
             result["features"] = out_features
         if positions is not None:
-            result["_position"] = take[rows]
+            result["position"] = take[rows]
         return result
 
     def _reason_texts(
@@ -339,8 +336,7 @@ def explain(model: Any, X: Any, chunk_size: int = 20_000) -> Explanation:
     """Exact contributions of every feature for the rows of ``X`` (see ``RiskModel.explain``)."""
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive number of rows; got {chunk_size}")
-    model._check_fitted()
-    frame, names = model._as_frame(X, fitting=False)
+    frame, names = model.conform(X)
     n = len(frame)
     contributions = np.empty((n, len(names)))
     base = np.empty(n)

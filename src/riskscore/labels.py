@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from riskscore.data import EventData
-from riskscore.features import _engine as E
-from riskscore.features._status import dpd_at, sorted_context
+from riskscore.features import engine as E
 from riskscore.features.builder import prepare_observations
-from riskscore.features.instalment import _Schedule
+from riskscore.features.instalment import Schedule
+from riskscore.features.status import dpd_at, sorted_context
 
 __all__ = ["make_labels", "observation_dates"]
 
@@ -160,7 +160,7 @@ def make_labels(
         table = E.SortedTable(code_st, when, o.n_accounts, ctx.timeline.span)
         hit |= table.before(o, -h_s) > table.before(o)
     if events.installments is not None and len(events.installments):
-        s = _Schedule(ctx)
+        s = Schedule(ctx)
         # Days with dpd >= threshold: [due + threshold, full payment), when not empty.
         reach = s.due + thr_s
         span = ctx.timeline.span

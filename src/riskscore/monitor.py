@@ -176,7 +176,7 @@ def dpd_buckets(events: Any, dates: Any, buckets: dict[str, tuple[int, int]] | N
     DataFrame
         ``account_id``, ``as_of``, ``dpd``, ``bucket`` (categorical, in bucket order).
     """
-    from riskscore.features._status import dpd_at, sorted_context
+    from riskscore.features.status import dpd_at, sorted_context
     from riskscore.labels import observation_dates
 
     buckets = dict(BUCKETS if buckets is None else buckets)
@@ -187,7 +187,7 @@ def dpd_buckets(events: Any, dates: Any, buckets: dict[str, tuple[int, int]] | N
     grid = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["account_id", "as_of"])
     if grid.empty:
         return grid.assign(dpd=pd.Series(dtype=float), bucket=pd.Categorical([], categories=list(buckets)))
-    from riskscore.features._engine import account_codes
+    from riskscore.features.engine import account_codes
 
     code = account_codes(events.accounts["account_id"], grid["account_id"])
     as_of = grid["as_of"].to_numpy(dtype="datetime64[ns]")

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from riskscore._io import atomic_text
+
 __all__ = ["report"]
 
 
@@ -81,7 +83,7 @@ def report(
     Path
         The report file.
     """
-    from riskscore import plots
+    import riskscore.plots as plots
     from riskscore.data import EventData
     from riskscore.evaluate import evaluate
     from riskscore.labels import make_labels, observation_dates
@@ -184,13 +186,7 @@ img{{max-width:100%;display:block;margin:0.8em 0}}</style></head>
 </body></html>
 """
     target_path = Path(out)
-    target_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target_path.with_name(f".{target_path.name}.tmp")
-    try:
-        tmp.write_text(document, encoding="utf-8")
-        os.replace(tmp, target_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_text(target_path, document)
     return target_path
 
 

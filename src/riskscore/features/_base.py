@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from riskscore.data import EventData
-from riskscore.features._engine import Observations, SortedTable, Timeline, account_codes
+from riskscore.features.engine import Observations, SortedTable, Timeline, account_codes
 
 
 @dataclass(frozen=True)

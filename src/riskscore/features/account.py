@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskscore.features import _engine as E
+from riskscore.features import engine as E
 from riskscore.features._base import Context, FeatureSpec, Window
 
 NAME = "account"

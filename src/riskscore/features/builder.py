@@ -18,8 +18,8 @@ from sklearn.base import BaseEstimator
 
 from riskscore.data import EventData
 from riskscore.errors import DataValidationError, NotFittedError, Problem
-from riskscore.features import _engine as E
 from riskscore.features import account, instalment, repayment, spending
+from riskscore.features import engine as E
 from riskscore.features._base import Context, FeatureSpec, Window, event_times
 
 __all__ = ["DEFAULT_PROTECTED", "FAMILIES", "FeatureBuilder", "describe", "prepare_observations"]

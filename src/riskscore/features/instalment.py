@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskscore.features import _engine as E
+from riskscore.features import engine as E
 from riskscore.features._base import Context, FeatureSpec, SpecList, Window, blank_where
 
 NAME = "instalment"
@@ -79,7 +79,7 @@ def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec
     return specs.specs
 
 
-class _Schedule:
+class Schedule:
     """Instalment-level arrays (one element per instalment) and their payment rows."""
 
     def __init__(self, ctx: Context) -> None:
@@ -150,7 +150,7 @@ class _Schedule:
 def compute(ctx: Context) -> dict[str, np.ndarray]:
     """Every feature of this family, per observation in sorted order."""
     obs, span = ctx.obs, ctx.timeline.span
-    s = _Schedule(ctx)
+    s = Schedule(ctx)
     n_obs = len(obs.code)
     start = s.index.start(obs)
     hi = s.index.before(obs)

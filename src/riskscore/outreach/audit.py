@@ -25,16 +25,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskscore.errors import RiskscoreError
+from riskscore.errors import AuditError
+from riskscore.outreach.decision import decide
+from riskscore.outreach.inputs import FLAGS, Inputs
+from riskscore.outreach.messages import Templates
+from riskscore.outreach.policy import OutreachPolicy
+from riskscore.outreach.treatments import Treatments
 
 __all__ = ["AuditError", "read_audit", "replay", "write"]
 
 RECORD_VERSION = 1
 _RUNS: dict[str, Any] = {}
-
-
-class AuditError(RiskscoreError):
-    """An audit record is malformed or its inputs do not match their hash."""
 
 
 def _plain(value: Any) -> Any:
@@ -81,8 +82,6 @@ _FRAME_COLUMNS = (
 
 
 def _inputs_of(frame: pd.DataFrame, out: pd.DataFrame, i: int, contacts: list[list[Any]]) -> dict[str, Any]:
-    from riskscore.outreach.recommend import FLAGS
-
     row = {c: _plain(frame[c].iat[i]) for c in _FRAME_COLUMNS if c in frame.columns}
     row["reasons"] = _plain(out["reasons"].iat[i])
     row["flags"] = {f: _plain(frame[f].iat[i]) for f in FLAGS if f in frame.columns}
@@ -114,7 +113,7 @@ def write(
     settings: Mapping[str, Any],
 ) -> None:
     """Append a run record and one decision record per account to ``path`` (JSON lines)."""
-    from riskscore import __version__
+    from riskscore._version import __version__
 
     run = {
         "type": "run",
@@ -209,11 +208,6 @@ def replay(record: Mapping[str, Any]) -> dict[str, Any]:
     Returns the recommendation as a dict of plain values, like
     ``record["recommendation"]``.
     """
-    from riskscore.outreach.messages import Templates
-    from riskscore.outreach.policy import OutreachPolicy
-    from riskscore.outreach.recommend import FLAGS, Inputs, decide
-    from riskscore.outreach.treatments import Treatments
-
     if "run" not in record or "inputs" not in record:
         raise AuditError("replay needs a decision record with its run attached (use read_audit)")
     inputs = record["inputs"]

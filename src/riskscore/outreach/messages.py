@@ -11,10 +11,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from riskscore.errors import PolicyError
+from riskscore.outreach.offers import money
 from riskscore.outreach.policy import OutreachPolicy, read_document
 
-__all__ = ["PLACEHOLDERS", "Templates"]
+__all__ = ["DEFAULT_LENDER", "PLACEHOLDERS", "MessageFacts", "Templates"]
+
+DEFAULT_LENDER: dict[str, dict[str, str]] = {
+    "en": {"name": "Your lender", "contact": "the number on your card or statement"},
+    "zh": {"name": "您的贷款机构", "contact": "卡片或账单上的客服电话"},
+}
+"""Lender identity quoted in messages when ``lender`` is not given (set your own)."""
 
 PLACEHOLDERS: tuple[str, ...] = (
     "lender",
@@ -148,3 +158,54 @@ class Templates:
         text = self.texts[self.key(action, channel)][lang]
         filled = text.format(**{k: values.get(k, "") for k in PLACEHOLDERS})
         return " ".join(filled.split())
+
+
+class MessageFacts:
+    """The per-account facts messages quote, as arrays, and the templates with the fixed texts filled in."""
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        reasons: np.ndarray,
+        policy: OutreachPolicy,
+        messages: Templates,
+        lang: str,
+        lender: Any,
+    ) -> None:
+        due = pd.DatetimeIndex(frame["due_date"])
+        text = np.asarray(due.strftime("%Y-%m-%d"), dtype=object)
+        text[np.asarray(due.isna())] = "the due date" if lang == "en" else "到期日"
+        self.due = text
+        self.amount = frame["amount"].to_numpy(dtype=np.float64)
+        self.reasons = reasons
+        self.currency, self.lang, self.messages = policy.currency, lang, messages
+        self.templates = messages.prepared(
+            lang,
+            {
+                "lender": str(lender["name"]),
+                "lender_contact": str(lender["contact"]),
+                "education": messages.education[lang],
+                "plan_education": messages.plan_education[lang],
+                "debt_advice": policy.debt_advice.get(lang, ""),
+                "opt_out": policy.opt_out_text.get(lang, ""),
+            },
+        )
+        self.sep = "; " if lang == "en" else "；"
+        self.no_reason = "no specific reason" if lang == "en" else "无"
+
+    def render(self, i: int, action: str, channel: str, offer: Mapping[str, Any] | None) -> str:
+        """The message of account ``i``: the prepared template with its own facts."""
+        currency = self.currency
+        reasons = self.reasons[i] or []
+        values = {
+            "amount": money(float(self.amount[i]), currency),
+            "due_date": self.due[i],
+            "reasons": self.sep.join(r["text"] for r in reasons) or self.no_reason,
+        }
+        if offer is not None:
+            values["instalment"] = money(float(offer["instalment"]), currency)
+            values["term"] = str(offer["term_months"])
+            values["total"] = money(float(offer["total"]), currency)
+        else:
+            values["instalment"] = values["term"] = values["total"] = ""
+        return self.templates[self.messages.key(action, channel)].format(**values)

@@ -134,6 +134,15 @@ class Treatments:
                 return options
         raise KeyError((band, segment))
 
+    def contacted_bands(self, bands: Any) -> list[str]:
+        """Those of ``bands`` (in their order, once each) that some treatment entry contacts.
+
+        The one rule for which scores need an explanation before outreach: a band
+        is contacted when an entry covering it has at least one option.
+        """
+        seen = dict.fromkeys(str(b) for b in bands)
+        return [b for b in seen if any(options for covered, _, options in self.entries if b in covered)]
+
     def check(self, policy: OutreachPolicy, bands: list[str], segments: list[str]) -> None:
         """Every (band, segment) present is covered, channels exist, no human-only action."""
         problems = []

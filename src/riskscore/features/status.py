@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from riskscore.data import EventData
-from riskscore.features import _engine as E
+from riskscore.features import engine as E
 from riskscore.features._base import Context, event_times
-from riskscore.features.instalment import _Schedule
+from riskscore.features.instalment import Schedule
 
 
 def sorted_context(events: EventData, code: np.ndarray, as_of: np.ndarray, horizon_seconds: int = 0) -> Context:
@@ -34,7 +34,7 @@ def dpd_at(ctx: Context) -> np.ndarray:
         last = E.last(st["dpd"].to_numpy(dtype=np.float64), index.start(obs), index.before(obs))
         dpd = np.maximum(dpd, np.nan_to_num(last))
     if ctx.events.installments is not None and len(ctx.events.installments):
-        s = _Schedule(ctx)
+        s = Schedule(ctx)
         start, hi = s.index.start(obs), s.index.before(obs)
         first_open = s.first_open(obs, start)
         has_open = first_open < hi

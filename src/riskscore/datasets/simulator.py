@@ -1,23 +1,21 @@
-"""Data sets to learn and test on.
+"""The synthetic portfolio: a documented generative model of card and loan borrowers.
 
-A synthetic portfolio with a known generative model, the bundled sample made from
-it, and the UCI Taiwan credit-card data as event tables.
+Income, latent stress with major and minor shocks, five behaviour types,
+seasonal spending by category and channel, cash advances, instalment loans with
+partial and late payments, and collection contacts (docs/architecture.md).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from riskscore.data import EventData
-from riskscore.errors import DataValidationError, Problem
+from riskscore.datasets.tables import contact_table, installment_table, statement_table, transaction_table
 
-__all__ = ["BEHAVIOURS", "SAMPLE_CALL", "load_sample", "load_taiwan", "make_portfolio", "sample_dir"]
+__all__ = ["BEHAVIOURS", "Accounts", "CardPanel", "LoanPanel", "make_portfolio"]
 
 BEHAVIOURS: tuple[str, ...] = ("full_payer", "revolver", "forgetful", "hardship", "strategic")
 """The borrower behaviour types of :func:`make_portfolio`, as found in ``truth.behaviour``."""
@@ -32,20 +30,16 @@ _TIMEZONES = (
     ("Pacific/Honolulu", 0.02),
     (None, 0.02),  # a few accounts have no known zone: outreach must fail closed
 )
-_CATEGORIES = ("grocery", "dining", "fuel", "utilities", "online_retail", "travel", "entertainment", "health")
-_CHANNELS = ("pos", "online", "atm", "cash_advance")
 _MEAN_PURCHASE_RATE = 1.0 + (1.5 + 9.0) / 2  # 1 + Poisson(U(1.5, 9)) transactions per cycle
-_CATEGORY_WEIGHTS = np.array([0.30, 0.16, 0.12, 0.10, 0.14, 0.06, 0.07, 0.05])
-
-SAMPLE_CALL: dict[str, object] = {"n_accounts": 2000, "months": 24, "seed": 20240101, "start": "2023-01-01"}
-"""The exact arguments of :func:`make_portfolio` that made ``data/sample/``."""
 
 
 # --------------------------------------------------------------------------- portfolio
 
 
 @dataclass
-class _Accounts:
+class Accounts:
+    """The drawn accounts: one array element per account."""
+
     n: int
     is_card: np.ndarray
     behaviour: np.ndarray  # index into BEHAVIOURS
@@ -142,13 +136,13 @@ def make_portfolio(
     card = _simulate_cards(rng, acc, stress, shock, month_starts)
     loan = _simulate_loans(rng, acc, stress, shock, month_starts)
 
-    statements = _statement_table(acc, ids, card)
+    statements = statement_table(acc, ids, card)
     if transactions_per_cycle is not None and transactions_per_cycle < 1:
         raise ValueError(f"transactions_per_cycle must be >= 1; got {transactions_per_cycle}")
     scale = 1.0 if transactions_per_cycle is None else (transactions_per_cycle - 1.0) / (_MEAN_PURCHASE_RATE - 1.0)
-    transactions = _transaction_table(rng, acc, ids, card, month_starts, scale)
-    installments = _installment_table(acc, ids, loan)
-    contacts = _contact_table(rng, acc, ids, statements, installments, month_starts)
+    transactions = transaction_table(rng, acc, ids, card, month_starts, scale)
+    installments = installment_table(acc, ids, loan)
+    contacts = contact_table(rng, acc, ids, statements, installments, month_starts)
 
     tz_names = np.array([z for z, _ in _TIMEZONES], dtype=object)
     tz_p = np.array([p for _, p in _TIMEZONES])
@@ -196,7 +190,7 @@ class _Shocks:
     spree: np.ndarray  # bool: maxes the card out just before stopping
 
 
-def _draw_accounts(rng: np.random.Generator, n: int, months: int, start: pd.Timestamp) -> _Accounts:
+def _draw_accounts(rng: np.random.Generator, n: int, months: int, start: pd.Timestamp) -> Accounts:
     is_card = rng.random(n) < 0.7
     behaviour = rng.choice(len(BEHAVIOURS), size=n, p=_BEHAVIOUR_MIX)
     income = np.round(rng.lognormal(np.log(4800), 0.45, n), -1)
@@ -219,7 +213,7 @@ def _draw_accounts(rng: np.random.Generator, n: int, months: int, start: pd.Time
     # the forgetful, whose capacity is intact, pay most of it when they remember.
     revolve_low = np.where(behaviour == 2, 0.5, 0.3)
     revolve = np.where(behaviour == 1, rng.uniform(0.0, 0.2, n), rng.uniform(revolve_low, 1.0, n))
-    return _Accounts(
+    return Accounts(
         n=n,
         is_card=is_card,
         behaviour=behaviour,
@@ -237,7 +231,7 @@ def _draw_accounts(rng: np.random.Generator, n: int, months: int, start: pd.Time
     )
 
 
-def _stress_paths(rng: np.random.Generator, acc: _Accounts, months: int) -> tuple[np.ndarray, _Shocks]:
+def _stress_paths(rng: np.random.Generator, acc: Accounts, months: int) -> tuple[np.ndarray, _Shocks]:
     """Latent stress in [0, 1] per account and month, and the shock calendar."""
     n = acc.n
     hardship = acc.behaviour == 3
@@ -271,7 +265,9 @@ def _month_dates(index: np.ndarray, present: np.ndarray, month_starts: np.ndarra
 
 
 @dataclass
-class _CardPanel:
+class CardPanel:
+    """The simulated card cycles: (accounts, months) arrays."""
+
     active: np.ndarray  # (n, months) bool: a statement exists
     stmt_day: np.ndarray  # (n, months) datetime64[D]
     prev_day: np.ndarray  # (n, months) start of the cycle
@@ -283,7 +279,7 @@ class _CardPanel:
     cash_advance: np.ndarray
 
 
-def _cycle_dates(acc: _Accounts, month_starts: np.ndarray) -> np.ndarray:
+def _cycle_dates(acc: Accounts, month_starts: np.ndarray) -> np.ndarray:
     months = len(month_starts) - 1
     offsets = (acc.cycle_day - 1).astype("timedelta64[D]")
     return month_starts[None, :months] + offsets[:, None]
@@ -295,13 +291,13 @@ def _season(month_starts: np.ndarray) -> np.ndarray:
     return np.array([bump.get(int(m), 1.0) for m in month])
 
 
-def _capacity(acc: _Accounts, stress_t: np.ndarray) -> np.ndarray:
+def _capacity(acc: Accounts, stress_t: np.ndarray) -> np.ndarray:
     # Money free for debt service: income after essentials, cut by stress (lost
     # income and extra expenses).
     return acc.income * acc.slack * np.clip(1.0 - 1.3 * stress_t, 0.0, 1.0)
 
 
-def _save(acc: _Accounts, savings: np.ndarray, cap: np.ndarray, paid: np.ndarray, stress: np.ndarray) -> np.ndarray:
+def _save(acc: Accounts, savings: np.ndarray, cap: np.ndarray, paid: np.ndarray, stress: np.ndarray) -> np.ndarray:
     # Savings grow slowly from spare capacity and drain under stress, when living
     # costs exceed a reduced income; paying more than capacity draws on them too.
     change = 0.3 * cap - 0.9 * stress * acc.income - np.maximum(paid - cap, 0.0)
@@ -309,8 +305,8 @@ def _save(acc: _Accounts, savings: np.ndarray, cap: np.ndarray, paid: np.ndarray
 
 
 def _simulate_cards(
-    rng: np.random.Generator, acc: _Accounts, stress: np.ndarray, shock: _Shocks, month_starts: np.ndarray
-) -> _CardPanel:
+    rng: np.random.Generator, acc: Accounts, stress: np.ndarray, shock: _Shocks, month_starts: np.ndarray
+) -> CardPanel:
     n, months = stress.shape
     stmt_day = _cycle_dates(acc, month_starts)
     prev_day = np.concatenate([stmt_day[:, :1] - np.timedelta64(30, "D"), stmt_day[:, :-1]], axis=1)
@@ -383,7 +379,7 @@ def _simulate_cards(
         out["cash_advance"][:, t] = advance
         balance_prev = np.where(on, balance, balance_prev)
         min_prev = np.where(on, _min_due(balance), min_prev)
-    return _CardPanel(active=active, stmt_day=stmt_day, prev_day=prev_day, dpd=np.maximum(dpd, 0), **out)
+    return CardPanel(active=active, stmt_day=stmt_day, prev_day=prev_day, dpd=np.maximum(dpd, 0), **out)
 
 
 def _min_due(balance: np.ndarray) -> np.ndarray:
@@ -392,7 +388,9 @@ def _min_due(balance: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class _LoanPanel:
+class LoanPanel:
+    """The simulated loan schedules and payments: (accounts, months) arrays."""
+
     due: np.ndarray  # (n, months) bool: an instalment falls due
     due_day: np.ndarray
     number: np.ndarray
@@ -405,8 +403,8 @@ class _LoanPanel:
 
 
 def _simulate_loans(
-    rng: np.random.Generator, acc: _Accounts, stress: np.ndarray, shock: _Shocks, month_starts: np.ndarray
-) -> _LoanPanel:
+    rng: np.random.Generator, acc: Accounts, stress: np.ndarray, shock: _Shocks, month_starts: np.ndarray
+) -> LoanPanel:
     n, months = stress.shape
     term = rng.choice(np.array([12, 24, 36, 48]), size=n)
     rate = acc.apr / 12.0 * 0.6
@@ -479,313 +477,4 @@ def _simulate_loans(
     close = np.where(any_due, last_paid, final_due)
     done = (~acc.is_card) & (final_due < data_end) & settled
     close_day = np.where(done, np.maximum(close, acc.open_day + np.timedelta64(1, "D")), nat)
-    return _LoanPanel(due, due_day, number, amount, paid1_day, paid1_amt, paid2_day, paid2_amt, close_day)
-
-
-def _statement_table(acc: _Accounts, ids: np.ndarray, card: _CardPanel) -> pd.DataFrame:
-    i, t = np.nonzero(card.active)
-    return pd.DataFrame(
-        {
-            "account_id": ids[i],
-            "statement_date": card.stmt_day[i, t].astype("datetime64[ns]"),
-            "balance": card.balance[i, t],
-            "payment": card.payment[i, t],
-            "dpd": card.dpd[i, t],
-            "min_due": card.min_due[i, t],
-            "credit_limit": acc.limit[i],
-        }
-    )
-
-
-def _installment_table(acc: _Accounts, ids: np.ndarray, loan: _LoanPanel) -> pd.DataFrame:
-    i, t = np.nonzero(loan.due)
-    first_paid = ~np.isnat(loan.paid1_day[i, t])
-    second = ~np.isnat(loan.paid2_day[i, t])
-    base = {
-        "account_id": ids[i],
-        "instalment_no": loan.number[i, t],
-        "due_date": loan.due_day[i, t].astype("datetime64[ns]"),
-        "amount_due": loan.amount[i],
-    }
-    rows = pd.DataFrame(
-        {
-            **base,
-            "paid_date": np.where(first_paid, loan.paid1_day[i, t], np.datetime64("NaT")).astype("datetime64[ns]"),
-            "amount_paid": np.where(first_paid, loan.paid1_amt[i, t], 0.0),
-        }
-    )
-    extra = pd.DataFrame(
-        {
-            **{k: v[second] for k, v in base.items()},
-            "paid_date": loan.paid2_day[i, t][second].astype("datetime64[ns]"),
-            "amount_paid": loan.paid2_amt[i, t][second],
-        }
-    )
-    return pd.concat([rows, extra], ignore_index=True)
-
-
-def _transaction_table(
-    rng: np.random.Generator,
-    acc: _Accounts,
-    ids: np.ndarray,
-    card: _CardPanel,
-    month_starts: np.ndarray,
-    scale: float = 1.0,
-) -> pd.DataFrame:
-    n, months = card.active.shape
-    rate = np.asarray(rng.uniform(1.5, 9.0, n)) * scale
-    # Purchases: a few transactions per cycle that sum to the cycle's spend.
-    i, t = np.nonzero(card.purchases > 0)
-    count = 1 + rng.poisson(rate[i])
-    row_i, row_t = np.repeat(i, count), np.repeat(t, count)
-    weights = rng.exponential(1.0, len(row_i))
-    starts = np.concatenate([[0], np.cumsum(count)[:-1]])
-    totals = np.add.reduceat(weights, starts)
-    amount = np.round(card.purchases[i, t].repeat(count) * weights / totals.repeat(count), 2)
-    # Category mix by calendar month: summer travel, December online shopping.
-    weights = np.tile(_CATEGORY_WEIGHTS, (12, 1))
-    weights[[6, 7], 5] *= 2.5
-    weights[11, 4] *= 2.0
-    cum = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
-    month = month_starts[:months].astype("datetime64[M]").astype(np.int64) % 12
-    draw = rng.random(len(row_i))
-    cat = np.zeros(len(row_i), dtype=np.int8)
-    row_cum = cum[month[row_t]]
-    for k in range(len(_CATEGORIES) - 1):
-        cat += draw > row_cum[:, k]
-    online = (cat == _CATEGORIES.index("online_retail")) | (rng.random(len(row_i)) < 0.15)
-    channel = np.where(online, _CHANNELS.index("online"), _CHANNELS.index("pos")).astype(np.int8)
-    # Cash advances: one transaction per cycle that has one.
-    j, u = np.nonzero(card.cash_advance > 0)
-    all_i = np.concatenate([row_i, j])
-    all_t = np.concatenate([row_t, u])
-    amount = np.concatenate([amount, card.cash_advance[j, u]])
-    cat = np.concatenate([cat, np.full(len(j), len(_CATEGORIES), dtype=np.int8)])
-    adv = np.where(rng.random(len(j)) < 0.3, _CHANNELS.index("atm"), _CHANNELS.index("cash_advance"))
-    channel = np.concatenate([channel, adv.astype(np.int8)])
-    # Timestamps inside the cycle, strictly before its statement, not before opening.
-    lo = np.maximum(card.prev_day[all_i, all_t], acc.open_day[all_i]).astype("datetime64[s]").astype(np.int64)
-    hi = card.stmt_day[all_i, all_t].astype("datetime64[s]").astype(np.int64)
-    span = np.maximum(hi - lo, 1)
-    day_part = (rng.random(len(all_i)) * (span // 86400).clip(1)).astype(np.int64) * 86400
-    seconds = np.clip(rng.normal(14.5, 3.5, len(all_i)), 7, 23.9) * 3600
-    stamp = np.minimum(lo + day_part + seconds.astype(np.int64), hi - 1)
-    return pd.DataFrame(
-        {
-            "account_id": ids[all_i],
-            "timestamp": stamp.astype("datetime64[s]").astype("datetime64[ns]"),
-            "amount": amount,
-            "category": pd.Categorical.from_codes(cat, dtype=pd.CategoricalDtype([*_CATEGORIES, "cash"])),
-            "channel": pd.Categorical.from_codes(channel, dtype=pd.CategoricalDtype(list(_CHANNELS))),
-        }
-    )
-
-
-def _contact_table(
-    rng: np.random.Generator,
-    acc: _Accounts,
-    ids: np.ndarray,
-    statements: pd.DataFrame,
-    installments: pd.DataFrame,
-    month_starts: np.ndarray,
-) -> pd.DataFrame:
-    """Collection contacts after missed payments, reminders, and a few opt-outs."""
-    data_end = month_starts[-1].astype("datetime64[ns]")
-    late_stmt = statements.loc[statements["dpd"] > 0, ["account_id", "statement_date"]]
-    unpaid = installments.loc[installments["paid_date"].isna(), ["account_id", "due_date"]]
-    trigger = pd.concat(
-        [
-            late_stmt.set_axis(["account_id", "day"], axis=1),
-            unpaid.assign(due_date=unpaid["due_date"] + pd.Timedelta(days=3)).set_axis(["account_id", "day"], axis=1),
-        ],
-        ignore_index=True,
-    )
-    calls = rng.integers(1, 5, len(trigger))
-    acct = np.repeat(trigger["account_id"].to_numpy(), calls)
-    day = np.repeat(trigger["day"].to_numpy().astype("datetime64[D]"), calls)
-    day = day + rng.integers(0, 10, len(acct)).astype("timedelta64[D]")
-    when = day.astype("datetime64[s]") + (rng.uniform(9, 20, len(acct)) * 3600).astype("timedelta64[s]")
-    connected = rng.random(len(acct)) < 0.35
-    calls_df = pd.DataFrame(
-        {
-            "account_id": acct,
-            "timestamp": when.astype("datetime64[ns]"),
-            "channel": "call",
-            "outcome": np.where(connected, "connected", "attempt"),
-            "direction": np.where(connected & (rng.random(len(acct)) < 0.1), "inbound", "outbound"),
-        }
-    )
-    # Opt-outs from SMS: a few percent of accounts, at a random point in the window.
-    opt = rng.random(acc.n) < 0.03
-    opt_day = month_starts[0] + rng.integers(0, int((month_starts[-1] - month_starts[0]).astype(int)), acc.n).astype(
-        "timedelta64[D]"
-    )
-    opt_day = np.maximum(opt_day, acc.open_day + np.timedelta64(1, "D"))
-    opts = pd.DataFrame(
-        {
-            "account_id": ids[opt],
-            "timestamp": opt_day[opt].astype("datetime64[ns]") + np.timedelta64(12, "h"),
-            "channel": "sms",
-            "outcome": "opt_out",
-            "direction": "inbound",
-        }
-    )
-    out = pd.concat([calls_df, opts], ignore_index=True)
-    return out.loc[out["timestamp"] < data_end].reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------- sample
-
-
-def sample_dir() -> Path:
-    """The folder of the bundled sample (installed package or source tree)."""
-    packaged = resources.files("riskscore") / "sample"
-    if packaged.is_dir() and (Path(str(packaged)) / "accounts.parquet").exists():
-        return Path(str(packaged))
-    source = Path(__file__).resolve().parents[2] / "data" / "sample"
-    if (source / "accounts.parquet").exists():
-        return source
-    raise FileNotFoundError(
-        "the bundled sample is missing: expected accounts.parquet in the package's sample folder "
-        f"or in {source}; regenerate it with riskscore.datasets.write_sample()"
-    )
-
-
-def load_sample(*, with_truth: bool = False) -> EventData | tuple[EventData, pd.DataFrame]:
-    """Load the bundled sample portfolio (``data/sample/``).
-
-    About 2,000 accounts over 24 months, made by ``make_portfolio(**SAMPLE_CALL)``.
-
-    Parameters
-    ----------
-    with_truth : bool, default=False
-        Also return the generator's ``truth`` table (behaviour type and shock
-        dates per account), e.g. to check what a segmentation finds.
-
-    Examples
-    --------
-    >>> events = load_sample()
-    >>> len(events.accounts)
-    2000
-    """
-    folder = sample_dir()
-    events = EventData.from_dir(folder)
-    if not with_truth:
-        return events
-    truth = pd.read_parquet(folder / "truth.parquet").set_index("account_id")
-    return events, truth
-
-
-def write_sample(path: str | os.PathLike[str]) -> Path:
-    """Regenerate the bundled sample into ``path``: the tables and ``truth.parquet``.
-
-    ``write_sample("data/sample")`` in the source tree remakes the bundled sample.
-    """
-    events, truth = make_portfolio(**SAMPLE_CALL)  # type: ignore[arg-type]
-    folder = events.to_dir(path, overwrite=True)
-    truth.reset_index().to_parquet(folder / "truth.parquet", index=False)
-    return folder
-
-
-# --------------------------------------------------------------------------- Taiwan
-
-
-_TAIWAN_MONTHS = ("2005-09-30", "2005-08-31", "2005-07-31", "2005-06-30", "2005-05-31", "2005-04-30")
-_TAIWAN_STATUS = ("PAY_0", "PAY_2", "PAY_3", "PAY_4", "PAY_5", "PAY_6")
-TAIWAN_PROTECTED: tuple[str, ...] = ("sex", "education", "marriage", "age")
-
-
-def load_taiwan(csv_path: str | os.PathLike[str]) -> tuple[EventData, pd.Series]:
-    """The UCI "default of credit card clients" data (Taiwan, 2005) as event tables.
-
-    Mapping (see the data's ``SOURCE.md`` for the oddities):
-
-    * ``accounts``: ``account_id`` = ``ID``; ``credit_limit`` = ``LIMIT_BAL``;
-      ``product`` = ``"card"``; ``SEX``, ``EDUCATION``, ``MARRIAGE`` and ``AGE``
-      kept with their raw codes as ``sex``, ``education``, ``marriage``, ``age``
-      and marked protected (``events.protected``): never features. The data has
-      no account dates, so ``open_date`` is 2005-04-01, the first day the data
-      covers.
-    * ``statements``: six per account, ``statement_date`` the last day of each
-      month April–September 2005 (month index k = 1 is September, 6 is April);
-      ``balance`` = ``BILL_AMTk`` (negative = credit balance); ``payment`` =
-      ``PAY_AMTk``, the amount paid during month k, which settles the previous
-      month's bill ``BILL_AMT(k+1)`` (oddity 7), exactly the contract's meaning of
-      ``payment`` (paid during the cycle ending at ``statement_date``, against the
-      previous balance); ``dpd`` = 30 × months of delay for status 1..9 and 0 for
-      -2, -1 and 0; the raw status in ``pay_status`` (categories -2, -1, 0 are
-      not an ordinal scale, and month 1 seems coded differently from months 2-6).
-    * ``target``: ``default payment next month`` (October 2005) as an ``int64``
-      Series named ``default_next_month``, indexed by ``account_id``.
-
-    Parameters
-    ----------
-    csv_path : path
-        The CSV with the real column names as its header (``ID, LIMIT_BAL, ...``).
-
-    Returns
-    -------
-    events : EventData
-    target : Series
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    DataValidationError
-        If columns are missing or values are not the expected codes.
-    """
-    path = Path(csv_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Taiwan credit-card CSV not found: {path}")
-    raw = pd.read_csv(path)
-    needed = ["ID", "LIMIT_BAL", "SEX", "EDUCATION", "MARRIAGE", "AGE", "default payment next month"]
-    needed += list(_TAIWAN_STATUS) + [f"BILL_AMT{k}" for k in range(1, 7)] + [f"PAY_AMT{k}" for k in range(1, 7)]
-    missing = [c for c in needed if c not in raw.columns]
-    if missing:
-        raise DataValidationError(
-            [Problem("taiwan", str(missing[0]), "required_column", f"required columns are missing: {missing}")]
-        )
-    status = raw[list(_TAIWAN_STATUS)].to_numpy()
-    if not np.isin(status, np.arange(-2, 10)).all():
-        bad = status[~np.isin(status, np.arange(-2, 10))][0]
-        raise DataValidationError(
-            [Problem("taiwan", "PAY_0", "status_code", f"repayment status must be -2..9; got {bad}")]
-        )
-    n = len(raw)
-    ids = raw["ID"].to_numpy()
-    accounts = pd.DataFrame(
-        {
-            "account_id": ids,
-            "open_date": pd.Timestamp("2005-04-01"),
-            "credit_limit": raw["LIMIT_BAL"].astype("float64"),
-            "product": "card",
-            "sex": raw["SEX"].to_numpy(),
-            "education": raw["EDUCATION"].to_numpy(),
-            "marriage": raw["MARRIAGE"].to_numpy(),
-            "age": raw["AGE"].to_numpy(),
-        }
-    )
-    parts = []
-    for k in range(1, 7):
-        code = raw[_TAIWAN_STATUS[k - 1]].to_numpy()
-        parts.append(
-            pd.DataFrame(
-                {
-                    "account_id": ids,
-                    "statement_date": np.full(n, np.datetime64(_TAIWAN_MONTHS[k - 1], "ns")),
-                    "balance": raw[f"BILL_AMT{k}"].astype("float64"),
-                    "payment": raw[f"PAY_AMT{k}"].astype("float64"),
-                    "dpd": np.where(code > 0, 30 * code, 0).astype(np.int64),
-                    "pay_status": code.astype(np.int64),
-                }
-            )
-        )
-    statements = pd.concat(parts, ignore_index=True)
-    events = EventData(accounts=accounts, statements=statements, protected=TAIWAN_PROTECTED)
-    target = pd.Series(
-        raw["default payment next month"].to_numpy(dtype=np.int64),
-        index=pd.Index(ids, name="account_id"),
-        name="default_next_month",
-    )
-    return events, target
+    return LoanPanel(due, due_day, number, amount, paid1_day, paid1_amt, paid2_day, paid2_amt, close_day)

@@ -38,6 +38,7 @@ class Timeline:
 
     @classmethod
     def covering(cls, arrays: Sequence[np.ndarray], margin_seconds: int) -> Timeline:
+        """The timeline spanning every date in ``arrays``, with ``margin_seconds`` on each side."""
         lows, highs = [], []
         for a in arrays:
             s = _seconds(a)
@@ -162,6 +163,7 @@ class Counter:
         np.cumsum(flag, dtype=dtype, out=self.cum[1:])
 
     def __call__(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """The count of flagged rows in each range ``[lo, hi)``."""
         return (self.cum[hi] - self.cum[np.minimum(lo, hi)]).astype(np.float64)
 
 

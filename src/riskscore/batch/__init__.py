@@ -1,0 +1,5 @@
+"""Batch scoring: the whole book in chunks, resumable, never half-written (see :mod:`riskscore.batch.run`)."""
+
+from riskscore.batch.run import BatchResult, score_batch
+
+__all__ = ["BatchResult", "score_batch"]

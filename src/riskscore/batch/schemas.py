@@ -1,0 +1,134 @@
+"""The pyarrow schemas and row shapes of the batch output's parts and error files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from riskscore._io import atomic_write
+
+__all__ = [
+    "OUTREACH_COLUMNS",
+    "PART_COLUMNS",
+    "error_rows",
+    "outreach_rows",
+    "part_rows",
+    "part_schema",
+    "schema_for",
+    "write_parquet",
+]
+
+
+PART_COLUMNS = ("account_id", "as_of", "pd", "points", "band", "segment", "evidence", "reasons")
+
+
+def part_schema(id_type: Any) -> Any:
+    """The schema of a scores part (ids of ``id_type``)."""
+    import pyarrow as pa
+
+    reason = pa.struct([("code", pa.string()), ("text", pa.string()), ("contribution", pa.float64())])
+    return pa.schema(
+        [
+            ("account_id", id_type),
+            ("as_of", pa.timestamp("ns")),
+            ("pd", pa.float64()),
+            ("points", pa.float64()),
+            ("band", pa.string()),
+            ("segment", pa.string()),
+            ("evidence", pa.list_(pa.string())),
+            ("reasons", pa.list_(reason)),
+        ]
+    )
+
+
+OUTREACH_COLUMNS = (
+    "action", "channel", "send_after", "timezone", "offer", "message", "blocked", "expected_benefit", "control",
+    "model_version", "policy_version",
+)  # fmt: skip
+
+
+def outreach_schema(id_type: Any) -> Any:
+    """The schema of a scores-and-outreach part (ids of ``id_type``)."""
+    import pyarrow as pa
+
+    base = part_schema(id_type)
+    offer = pa.struct(
+        [("instalment", pa.float64()), ("term_months", pa.int64()), ("total", pa.float64()), ("first_due", pa.string())]
+    )
+    blocked = pa.struct([("rule", pa.string()), ("channel", pa.string()), ("why", pa.string())])
+    fields = [
+        ("action", pa.string()),
+        ("channel", pa.string()),
+        ("send_after", pa.timestamp("ns", tz="UTC")),
+        ("timezone", pa.string()),
+        ("offer", offer),
+        ("message", pa.string()),
+        ("blocked", pa.list_(blocked)),
+        ("expected_benefit", pa.float64()),
+        ("control", pa.bool_()),
+        ("model_version", pa.string()),
+        ("policy_version", pa.string()),
+    ]
+    return pa.schema([*base, *[pa.field(n, t) for n, t in fields]])
+
+
+def _empty(columns: Iterable[str], id_dtype: str) -> pd.DataFrame:
+    out = pd.DataFrame({c: [] for c in columns})
+    out["account_id"] = pd.Series([], dtype=np.dtype(id_dtype))
+    return out
+
+
+def outreach_rows(out: pd.DataFrame, frame: pd.DataFrame, id_dtype: str) -> pd.DataFrame:
+    """The rows of a scores-and-outreach part from the decisions and their staged inputs."""
+    columns = [*PART_COLUMNS, *OUTREACH_COLUMNS]
+    if out.empty:
+        return _empty(columns, id_dtype)
+    rows = out.copy()
+    rows["points"] = frame["points"].to_numpy()
+    rows["evidence"] = [list(e) for e in frame["evidence"]]
+    rows["reasons"] = [list(r) for r in rows["reasons"]]
+    rows["blocked"] = [list(b) for b in rows["blocked"]]
+    rows["segment"] = rows["segment"].astype(object).where(rows["segment"].notna(), None)
+    return rows[columns].sort_values("account_id", kind="stable").reset_index(drop=True)
+
+
+def part_rows(rows: pd.DataFrame, id_dtype: str) -> pd.DataFrame:
+    """The rows of a scores part, sorted by account_id."""
+    if rows.empty:
+        return _empty(PART_COLUMNS, id_dtype)
+    out = rows[list(PART_COLUMNS)].copy()
+    out["evidence"] = [list(e) for e in out["evidence"]]
+    out["reasons"] = [list(r) for r in out["reasons"]]
+    return out.sort_values("account_id", kind="stable").reset_index(drop=True)
+
+
+def error_rows(err: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
+    """The rows of an errors file (account_id of the ids' type, reason), sorted by account_id."""
+    out = err.copy()
+    out["account_id"] = pd.Series(out["account_id"].tolist(), dtype=pd.Series(ids).dtype)
+    out["reason"] = out["reason"].astype(str)
+    return out.sort_values("account_id", kind="stable").reset_index(drop=True)
+
+
+def schema_for(frame: pd.DataFrame) -> Any:
+    """The schema a part with ``frame``'s columns is written with (scores, or scores and outreach)."""
+    import pyarrow as pa
+
+    id_type = pa.int64() if pd.api.types.is_integer_dtype(frame["account_id"].dtype) else pa.string()
+    return outreach_schema(id_type) if "action" in frame.columns else part_schema(id_type)
+
+
+def write_parquet(target: Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` to ``target`` atomically; parts (``part-*``) with their fixed schema."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if target.name.startswith("part-"):
+        table = pa.Table.from_pandas(frame, schema=schema_for(frame), preserve_index=False)
+    else:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    atomic_write(target, lambda p: pq.write_table(table, p))

@@ -1,0 +1,109 @@
+"""Event tables on disk: finding, reading and writing one file per table.
+
+Shared by :meth:`EventData.from_dir` and batch scoring, so both find the same
+files, read them the same way and report the same problems.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from riskscore.data.schema import SCHEMA, TABLES
+from riskscore.errors import Problem
+
+__all__ = [
+    "METADATA_FILE",
+    "SUFFIXES",
+    "canonical_int_ids",
+    "columns_of",
+    "find_tables",
+    "missing_columns",
+    "read_protected",
+    "read_table",
+    "write_table",
+]
+
+METADATA_FILE = "_eventdata.json"
+SUFFIXES = (".parquet", ".csv", ".csv.gz")
+
+
+def find_tables(folder: Path) -> tuple[dict[str, Path], list[Problem]]:
+    """The file of each table in ``folder``, and a problem for each table stored twice."""
+    files: dict[str, Path] = {}
+    problems: list[Problem] = []
+    for name in TABLES:
+        found = [p for p in (folder / f"{name}{ext}" for ext in SUFFIXES) if p.exists()]
+        if len(found) > 1:
+            names = [p.name for p in found]
+            problems.append(Problem(name, None, "ambiguous_file", f"must be stored once; got {names}"))
+        elif found:
+            files[name] = found[0]
+    return files, problems
+
+
+def columns_of(path: Path) -> set[str]:
+    """The column names of a table file, read without reading its rows."""
+    if path.name.endswith(".parquet"):
+        import pyarrow.dataset as ds
+
+        return set(ds.dataset(path, format="parquet").schema.names)
+    return set(pd.read_csv(path, nrows=0).columns)
+
+
+def missing_columns(files: dict[str, Path]) -> list[Problem]:
+    """A ``required_column`` problem for each required column a table file lacks."""
+    problems = []
+    for name, path in files.items():
+        columns = columns_of(path)
+        for col in SCHEMA[name]:
+            if col.required and col.name not in columns:
+                problems.append(
+                    Problem(
+                        name,
+                        col.name,
+                        "required_column",
+                        f"required column is missing; the file {path.name} has {sorted(columns)}",
+                    )
+                )
+    return problems
+
+
+def read_protected(folder: Path) -> tuple[str, ...] | None:
+    """The protected columns recorded by ``EventData.to_dir``, or None without a record."""
+    meta = folder / METADATA_FILE
+    if not meta.exists():
+        return None
+    return tuple(json.loads(meta.read_text()).get("protected", []))
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """One table file as a DataFrame (CSV ids that are canonical integers read as integers)."""
+    if path.name.endswith(".parquet"):
+        return pd.read_parquet(path)
+    # pandas 3 parses floats exactly by default (and deprecates the option); pandas 2 needs asking.
+    if int(pd.__version__.split(".")[0]) >= 3:
+        df = pd.read_csv(path, dtype={"account_id": str})
+    else:
+        df = pd.read_csv(path, dtype={"account_id": str}, float_precision="round_trip")
+    if "account_id" in df.columns:
+        df["account_id"] = canonical_int_ids(df["account_id"])
+    return df
+
+
+def canonical_int_ids(ids: pd.Series) -> pd.Series:
+    """Text ids as int64 when every one is a canonical integer, else unchanged."""
+    text = ids.dropna().astype(str)
+    if text.empty or not text.str.fullmatch(r"-?(0|[1-9][0-9]{0,17})").all() or ids.isna().any():
+        return ids
+    return ids.astype("int64")
+
+
+def write_table(df: pd.DataFrame, path: Path, *, format: str) -> None:
+    """Write one table as parquet or CSV (dates as ISO text)."""
+    if format == "parquet":
+        df.to_parquet(path, index=False)
+    else:
+        df.to_csv(path, index=False, date_format="%Y-%m-%d %H:%M:%S")
