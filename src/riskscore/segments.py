@@ -27,11 +27,12 @@ missing simply does not hold.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
+
+from riskscore.features.names import split_window, velocity_windows
 
 __all__ = ["EVIDENCE", "SEGMENTS", "SegmentRules", "segment_rows"]
 
@@ -101,21 +102,17 @@ class SegmentRules:
                 raise ValueError(f"SegmentRules.{f.name} must be a finite number >= 0; got {value!r}")
 
 
-_WINDOW = re.compile(r"^(?P<stem>.+)_(?P<days>\d+)d$")
-
-
 def _feature(data: pd.DataFrame, name: str) -> pd.Series:
     """Feature ``name`` as floats; the nearest window of the same stem if absent; NaN if none."""
     if name in data.columns:
         return data[name].astype(np.float64)
-    m = _WINDOW.match(name)
-    if m:
-        wanted = int(m["days"])
+    stem, wanted = split_window(name)
+    if wanted is not None:
         candidates = []
         for col in data.columns:
-            cm = _WINDOW.match(str(col))
-            if cm and cm["stem"] == m["stem"]:
-                candidates.append((abs(int(cm["days"]) - wanted), -int(cm["days"]), str(col)))
+            col_stem, days = split_window(str(col))
+            if days is not None and col_stem == stem and velocity_windows(str(col)) is None:
+                candidates.append((abs(days - wanted), -days, str(col)))
         if candidates:
             return data[min(candidates)[2]].astype(np.float64)
     return pd.Series(np.nan, index=data.index)
@@ -123,8 +120,7 @@ def _feature(data: pd.DataFrame, name: str) -> pd.Series:
 
 def _velocity(data: pd.DataFrame) -> pd.Series:
     """Short-window spending against the next window (``txn_amount_velocity_*``), shortest pair."""
-    pattern = re.compile(r"^txn_amount_velocity_(\d+)d_(\d+)d$")
-    found = sorted((int(m[1]), str(c)) for c in data.columns if (m := pattern.match(str(c))))
+    found = sorted((w[0], str(c)) for c in data.columns if (w := velocity_windows(str(c))))
     return data[found[0][1]].astype(np.float64) if found else pd.Series(np.nan, index=data.index)
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from riskscore.data import EventData
 from riskscore.features.engine import Observations, SortedTable, Timeline, account_codes
+from riskscore.features.names import feature_name
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,21 @@ class Window:
     @property
     def days(self) -> float:
         return self.seconds / 86_400
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """What the builder tells every family's ``fit(events, options)``.
+
+    ``excluded``: account columns never to use (protected, operational);
+    ``statement_columns``: the lender's own statement fields to summarise;
+    ``essential_categories``: spending categories counted as essential (None:
+    the family's default).
+    """
+
+    excluded: frozenset[str]
+    statement_columns: tuple[str, ...] = ()
+    essential_categories: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +73,7 @@ class SpecList:
         self.specs: list[FeatureSpec] = []
 
     def add(self, name: str, window: Window | None, description: str, direction: int, group: str) -> None:
-        full = f"{self.prefix}_{name}_{window.label}" if window else f"{self.prefix}_{name}"
+        full = feature_name(self.prefix, name, window.label if window else None)
         text = description.format(w=self.phrase.format(days=window.label[:-1]) if window else "")
         self.specs.append(
             FeatureSpec(full, self.family, window.label if window else None, text.strip(), direction, group)

@@ -10,15 +10,16 @@ columns (``timezone``, ``close_date``) or other dates. The credit limit at
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from riskscore.data import EventData
 from riskscore.features import engine as E
-from riskscore.features._base import Context, FeatureSpec, Window
+from riskscore.features._base import Context, FeatureSpec, FitOptions, Window
+from riskscore.features.names import account_feature_name
 
 NAME = "account"
 TABLE = "accounts"
@@ -27,13 +28,12 @@ TABLE = "accounts"
 OPERATIONAL = frozenset({"account_id", "open_date", "credit_limit", "product", "timezone", "close_date"})
 
 
-def column_feature_name(column: str) -> str:
-    """``acct_`` plus the column name in lower snake case."""
-    return "acct_" + re.sub(r"[^0-9a-z]+", "_", str(column).lower()).strip("_")
+def fit(events: EventData, options: FitOptions) -> dict[str, Any]:
+    """Choose the static columns to pass through and learn categorical levels.
 
-
-def fit(accounts: pd.DataFrame, excluded: set[str], statements: pd.DataFrame | None) -> dict[str, Any]:
-    """Choose the static columns to pass through and learn categorical levels."""
+    Columns this family cannot use are reported under ``skipped`` (column -> why).
+    """
+    accounts, excluded, statements = events.accounts, options.excluded, events.statements
     numeric: list[str] = []
     categorical: dict[str, list[Any]] = {}
     skipped: dict[str, str] = {}
@@ -80,9 +80,13 @@ def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec
     if fitted["products"] is not None:
         out.append(FeatureSpec("acct_product", NAME, None, "product (card, loan, ...)", 0, "product"))
     for col in fitted["numeric"]:
-        out.append(FeatureSpec(column_feature_name(col), NAME, None, f"account attribute {col}", 0, "customer_profile"))
+        out.append(
+            FeatureSpec(account_feature_name(col), NAME, None, f"account attribute {col}", 0, "customer_profile")
+        )
     for col in fitted["categorical"]:
-        out.append(FeatureSpec(column_feature_name(col), NAME, None, f"account attribute {col}", 0, "customer_profile"))
+        out.append(
+            FeatureSpec(account_feature_name(col), NAME, None, f"account attribute {col}", 0, "customer_profile")
+        )
     return out
 
 
@@ -108,9 +112,9 @@ def compute(ctx: Context) -> dict[str, Any]:
     if fitted["products"] is not None:
         out["acct_product"] = _categorical(accounts["product"], fitted["products"], obs.code)
     for col in fitted["numeric"]:
-        out[column_feature_name(col)] = accounts[col].to_numpy(dtype=np.float64)[obs.code]
+        out[account_feature_name(col)] = accounts[col].to_numpy(dtype=np.float64)[obs.code]
     for col, levels in fitted["categorical"].items():
-        out[column_feature_name(col)] = _categorical(accounts[col], levels, obs.code)
+        out[account_feature_name(col)] = _categorical(accounts[col], levels, obs.code)
     return out
 
 

@@ -20,7 +20,8 @@ from riskscore.data import EventData
 from riskscore.errors import DataValidationError, NotFittedError, Problem
 from riskscore.features import account, instalment, repayment, spending
 from riskscore.features import engine as E
-from riskscore.features._base import Context, FeatureSpec, Window, event_times
+from riskscore.features._base import Context, FeatureSpec, FitOptions, Window, event_times
+from riskscore.features.names import statement_extra, window_days
 
 __all__ = ["DEFAULT_PROTECTED", "FAMILIES", "FeatureBuilder", "describe", "prepare_observations"]
 
@@ -268,25 +269,15 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
             families.append(name)
 
         excluded = self._excluded(events)
+        essential = (
+            None if self.essential_categories is None else frozenset(c.lower() for c in self.essential_categories)
+        )
         fitted: dict[str, dict[str, Any]] = {}
         for name in families:
-            module = FAMILIES[name]
-            if name == "account":
-                fitted[name] = account.fit(events.accounts, set(excluded), events.statements)
-                for col, why in fitted[name]["skipped"].items():
-                    excluded[col] = why
-            elif name == "spending":
-                essential = (
-                    frozenset(c.lower() for c in self.essential_categories)
-                    if self.essential_categories is not None
-                    else None
-                )
-                assert events.transactions is not None
-                fitted[name] = spending.fit(events.transactions, essential)
-            elif name == "repayment":
-                fitted[name] = repayment.fit(events.statements, tuple(self.statement_columns))  # type: ignore[arg-type]
-            else:
-                fitted[name] = module.fit(getattr(events, module.TABLE))
+            options = FitOptions(frozenset(excluded), tuple(self.statement_columns), essential)
+            fitted[name] = FAMILIES[name].fit(events, options)
+            for col, why in fitted[name].get("skipped", {}).items():  # columns a family cannot use
+                excluded[col] = why
         return self._set_fitted(windows, tuple(families), fitted, excluded)
 
     def _set_fitted(
@@ -505,18 +496,12 @@ def describe(names: Iterable[str]) -> pd.DataFrame:
         ``direction``, ``group`` (as ``FeatureBuilder.catalogue_``).
     """
     names = [str(n) for n in names]
-    days = sorted({int(d) for n in names for d in re.findall(r"_(\d+)d(?=_|$)", n)})
+    days = sorted({d for n in names for d in window_days(n)})
     windows = tuple(Window(f"{d}d", d * 86_400) for d in days)
     full: dict[str, dict[str, Any]] = {
         "repayment": {
             "min_due": True,
-            "extra": sorted(
-                {
-                    m
-                    for n in names
-                    for m in re.findall(r"^stmt_extra_(.+?)_(?:last|prev|mean_\d+d|min_\d+d|max_\d+d)$", n)
-                }
-            ),
+            "extra": sorted({extra[0] for n in names if (extra := statement_extra(n))}),
         },
         "instalment": {},
         "spending": {"has_channel": True, "categories": ["any"], "essential": []},

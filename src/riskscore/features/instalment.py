@@ -19,17 +19,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from riskscore.data import EventData
 from riskscore.features import engine as E
-from riskscore.features._base import Context, FeatureSpec, SpecList, Window, blank_where
+from riskscore.features._base import Context, FeatureSpec, FitOptions, SpecList, Window, blank_where
 
 NAME = "instalment"
 TABLE = "installments"
 _TOL = 0.005
 
 
-def fit(events_table: pd.DataFrame) -> dict[str, Any]:
+def fit(events: EventData, options: FitOptions) -> dict[str, Any]:
     """Nothing to learn: the instalment features need only the contract's columns."""
     return {}
 

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from riskscore.data import EventData
 from riskscore.features import engine as E
-from riskscore.features._base import Context, FeatureSpec, SpecList, Window, blank_where
+from riskscore.features._base import Context, FeatureSpec, FitOptions, SpecList, Window, blank_where
 
 NAME = "repayment"
 TABLE = "statements"
@@ -26,12 +27,15 @@ _TREND_MIN_DAYS = 60
 CONTRACT_COLUMNS = frozenset({"account_id", "statement_date", "balance", "payment", "dpd", "min_due", "credit_limit"})
 
 
-def fit(events_table: pd.DataFrame, extra: Sequence[str] = ()) -> dict[str, Any]:
+def fit(events: EventData, options: FitOptions) -> dict[str, Any]:
     """What the family learns from the training data: which optional columns exist.
 
-    ``extra`` names further numeric statement columns of the lender's own (a
-    status code, fees charged, ...) to summarise as ``stmt_extra_<column>_*``.
+    ``options.statement_columns`` names further numeric statement columns of the
+    lender's own (a status code, fees charged, ...) to summarise as
+    ``stmt_extra_<column>_*``.
     """
+    events_table, extra = events.statements, options.statement_columns
+    assert events_table is not None
     problems = []
     for col in extra:
         if col in CONTRACT_COLUMNS:

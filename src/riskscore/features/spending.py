@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from riskscore.data import EventData
 from riskscore.features import engine as E
-from riskscore.features._base import Context, FeatureSpec, SpecList, Window, blank_where
+from riskscore.features._base import Context, FeatureSpec, FitOptions, SpecList, Window, blank_where
 
 NAME = "spending"
 TABLE = "transactions"
@@ -47,8 +48,10 @@ ESSENTIAL_CATEGORIES: frozenset[str] = frozenset(
 _MAX_CATEGORIES = 24
 
 
-def fit(events_table: pd.DataFrame, essential: frozenset[str] | None = None) -> dict[str, Any]:
+def fit(events: EventData, options: FitOptions) -> dict[str, Any]:
     """Learn the category levels (most frequent first, at most 24) used for distinct counts."""
+    events_table, essential = events.transactions, options.essential_categories
+    assert events_table is not None
     fitted: dict[str, Any] = {"essential": sorted(essential if essential is not None else ESSENTIAL_CATEGORIES)}
     if "category" in events_table.columns and events_table["category"].notna().any():
         column = events_table["category"]

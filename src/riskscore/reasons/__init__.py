@@ -17,10 +17,11 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from riskscore.features.names import account_column, split_window, statement_extra
+
 __all__ = ["LANGUAGES", "ReasonCatalogue", "load_reason_catalogue"]
 
 LANGUAGES = ("en", "zh")
-_WINDOW = re.compile(r"_(\d+)d(?:_\d+d)?$")
 
 
 @dataclass(frozen=True)
@@ -58,16 +59,16 @@ class ReasonCatalogue:
         return self.stems.get(stem, {}).get("unit", "number")
 
     def _stem(self, feature: str) -> tuple[str, str | None, str | None]:
-        match = _WINDOW.search(feature)
-        window = match.group(1) if match else None
-        base = feature[: match.start()] if match else feature
+        base, days = split_window(feature)
+        window = None if days is None else str(days)
         if base in self.stems:
             return base, window, None
-        extra = re.match(r"^stmt_extra_(.+)_(last|prev|mean|min|max)$", base)
+        extra = statement_extra(base)
         if extra:
-            return f"stmt_extra_*_{extra.group(2)}", window, extra.group(1)
-        if base.startswith("acct_"):
-            return "acct_*", window, base[5:]
+            return f"stmt_extra_*_{extra[1]}", window, extra[0]
+        column = account_column(base)
+        if column is not None:
+            return "acct_*", window, column
         return base, window, None
 
 
