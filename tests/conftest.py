@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
+
+import riskscore as rs
 
 REPO = Path(__file__).resolve().parents[1]
 TAIWAN_DEFAULT = REPO.parent / "shared" / "data" / "taiwan_credit_default" / "default_of_credit_card_clients.csv"
@@ -114,3 +118,36 @@ def sample_model(sample_xy: dict[str, object]) -> tuple[object, pd.DataFrame]:
 
     X, y = sample_xy["X"], sample_xy["y"]
     return rs.RiskModel().fit(X, y), X  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def portfolio(sample_model: tuple[rs.RiskModel, pd.DataFrame], sample_xy: dict[str, Any]) -> dict[str, Any]:
+    """10,000 synthetic accounts scored by the sample model, with flags, opt-outs and recent calls."""
+    model, _ = sample_model
+    events, _ = rs.datasets.make_portfolio(n_accounts=10_000, months=14, seed=5, start="2025-01-01")
+    as_of = pd.Timestamp("2026-02-01")
+    accounts = events.accounts.copy()
+    rng = np.random.default_rng(1)
+    for flag, share in (("vulnerable", 0.02), ("attorney", 0.005), ("deceased", 0.002), ("hardship_plan", 0.01)):
+        accounts[flag] = rng.random(len(accounts)) < share
+    contacts = events.contacts
+    ids = accounts["account_id"].to_numpy()
+    picked = rng.choice(ids, 600, replace=False)
+    recent = pd.DataFrame(
+        {
+            "account_id": np.repeat(picked, 3),
+            "timestamp": pd.Timestamp("2026-02-01 09:00") + pd.to_timedelta(rng.integers(0, 2 * 24 * 60, 1800), "min"),
+            "channel": "call",
+            "outcome": rng.choice(["attempt", "connected"], 1800, p=[0.8, 0.2]),
+            "direction": "outbound",
+        }
+    )
+    events = rs.EventData(**{**events.tables, "accounts": accounts, "contacts": pd.concat([contacts, recent])})
+    open_ = events.accounts.set_index("account_id")["open_date"] < as_of
+    obs = pd.DataFrame({"account_id": open_[open_].index, "as_of": as_of})
+    X = sample_xy["builder"].transform(events, obs)
+    scores = model.score(X)
+    needs = scores["band"].isin(["C", "D", "E", "F"]).to_numpy()
+    explanation = model.explain(X[needs])
+    now = pd.Timestamp("2026-02-03 10:30", tz="America/New_York")
+    return {"events": events, "scores": scores, "explanation": explanation, "now": now}
