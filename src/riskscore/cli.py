@@ -256,9 +256,14 @@ def _train(args: argparse.Namespace) -> int:
     from riskscore.features import FeatureBuilder
     from riskscore.labels import make_labels, observation_dates
     from riskscore.model import RiskModel
+    from riskscore.model.bundle import check_replaceable
 
-    if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
-        raise FileExistsError(f"{args.out} exists: give --overwrite to replace the bundle")
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        if not args.overwrite:
+            raise FileExistsError(f"--out {args.out} exists: give --overwrite to replace the bundle")
+        if not args.out.is_dir() or args.out.is_symlink():
+            raise FileExistsError(f"--out {args.out} is not a model bundle folder; choose another path")
+        check_replaceable(args.out)  # before training: a folder that is not a bundle is never replaced
     events = _events(args.data)
     obs = observation_dates(events, start=args.start, end=args.end)
     if obs.empty:

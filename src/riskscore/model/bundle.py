@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskscore._io import sha256_file
+from riskscore._io import fsync_file, sha256_file
 from riskscore._version import __version__
 from riskscore.errors import BundleIntegrityError
 from riskscore.evaluate import evaluate
@@ -25,13 +25,14 @@ from riskscore.model.calibration import apply_calibration
 from riskscore.model.inputs import feature_names, plain
 from riskscore.model.params import bands_of, points_scale
 
-__all__ = ["BUNDLE_VERSION", "describe_training", "load", "manifest", "save"]
+__all__ = ["BUNDLE_VERSION", "check_replaceable", "describe_training", "load", "manifest", "save"]
 
 BUNDLE_VERSION = 1
 _MODEL_FILE = "model.txt"
 _MANIFEST_FILE = "manifest.json"
 _CATALOGUE_FILE = "catalogue.csv"
 _CHECKSUM_FILE = "SHA256SUMS"
+_BUNDLE_FILES = (_MODEL_FILE, _MANIFEST_FILE, _CATALOGUE_FILE, _CHECKSUM_FILE)
 
 
 def describe_training(
@@ -80,15 +81,27 @@ def describe_training(
 def save(model: Any, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Write the bundle folder: model text, manifest, catalogue and checksums.
 
-    The folder is written under a temporary name and renamed into place,
-    so an interrupted save never leaves a bundle that looks complete.
+    The new bundle is written beside ``path`` under a temporary name and renamed
+    into place, so an interrupted save never leaves a bundle that looks
+    complete. With ``overwrite``, only a folder that is recognisably a bundle
+    (its manifest says so and it holds the bundle's files and nothing else) is
+    replaced, by swapping the new one in; any other folder, a file, a symbolic
+    link or the working directory is refused: riskscore never deletes what it
+    did not write.
     """
     target = Path(path)
-    occupied = target.is_file() or (target.is_dir() and any(target.iterdir()))
+    if target.is_symlink():
+        raise FileExistsError(f"{target} is a symbolic link: give the bundle folder itself")
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"{target} is a file, not a model bundle folder; choose another path")
+    occupied = target.is_dir() and any(target.iterdir())
     if occupied and not overwrite:
         raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+    if occupied:
+        check_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    old: Path | None = None
     try:
         (tmp / _MODEL_FILE).write_text(model.booster_.model_to_string(), encoding="utf-8")
         catalogue = model.catalogue_.reset_index()
@@ -98,13 +111,43 @@ def save(model: Any, path: str | os.PathLike[str], *, overwrite: bool = False) -
         (tmp / _MANIFEST_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         sums = {name: sha256_file(tmp / name) for name in (_MODEL_FILE, _CATALOGUE_FILE, _MANIFEST_FILE)}
         (tmp / _CHECKSUM_FILE).write_text("".join(f"{h}  {n}\n" for n, h in sorted(sums.items())), encoding="utf-8")
+        for name in _BUNDLE_FILES:
+            fsync_file(tmp / name)
         if target.exists():
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
+            # Swap: the old bundle moves aside, the new one takes its name, then the old one goes.
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.rmdir(old)
+            os.replace(target, old)
         os.replace(tmp, target)
     except BaseException:
+        if old is not None and old.exists() and not target.exists():
+            os.replace(old, target)  # put the old bundle back
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def check_replaceable(target: Path) -> None:
+    """Refuse to replace anything but a riskscore bundle (and never the working directory)."""
+    here = Path.cwd().resolve()
+    resolved = target.resolve()
+    if resolved == here or resolved in here.parents:
+        raise FileExistsError(f"{target} is the working directory or holds it: riskscore will not replace it")
+    names = sorted(p.name for p in target.iterdir())
+    extra = [n for n in names if n not in _BUNDLE_FILES]
+    if extra:
+        raise FileExistsError(
+            f"{target} is not a riskscore model bundle (it holds {extra[:5]}): overwrite replaces only a bundle "
+            "folder; choose another path"
+        )
+    try:
+        doc = json.loads((target / _MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FileExistsError(f"{target} has no readable {_MANIFEST_FILE}: it is not a bundle riskscore wrote") from exc
+    if not isinstance(doc, dict) or doc.get("format") != "riskscore-bundle":
+        raise FileExistsError(f"{target}/{_MANIFEST_FILE} is not a riskscore bundle manifest: refusing to replace it")
 
 
 def manifest(model: Any, files: dict[str, str]) -> dict[str, Any]:

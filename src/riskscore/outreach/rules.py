@@ -13,12 +13,14 @@ explain it: a *block* (opt-out, cease, suppression, unknown time zone) or a
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from riskscore.errors import DataValidationError, Problem
 from riskscore.outreach.policy import OutreachPolicy, Rule
 
 __all__ = ["NEVER", "RuleEvaluation", "RuleHit", "evaluate_rules", "format_local"]
@@ -154,6 +156,116 @@ class _Labels:
         return out
 
 
+CONTACT_OUTCOMES: tuple[str, ...] = (
+    "attempt",
+    "connected",
+    "delivered",
+    "opt_out",
+    "cease",
+    "plan_offered",
+    "plan_accepted",
+)
+"""Contact outcomes every policy understands (DESIGN.md section 1); a policy's rules may name more."""
+
+OTHER_CHANNELS: tuple[str, ...] = ("letter", "visit")
+"""Contact channels riskscore recognises but never recommends; any other channel a policy lacks is refused."""
+
+
+def normalise_label(value: object) -> str:
+    """A contact label as the policies spell it: trimmed, lower case, spaces and hyphens as underscores.
+
+    >>> normalise_label(" Opt-Out ")
+    'opt_out'
+    """
+    return "_".join(str(value).strip().lower().replace("-", " ").split())
+
+
+def most_restrictive_outcome(policy: OutreachPolicy) -> str:
+    """The outcome an unknown one is read as: the policy's strongest stop.
+
+    A suppression outcome (``cease``: no automated contact at all) if the policy
+    has one, else an opt-out of the contact's channel, else an attempt (it counts
+    towards every cap).
+    """
+    for kind in ("suppress", "opt_out"):
+        for rule in policy.rules_of(kind):
+            outcomes = list(rule.params.get("outcomes", []))
+            if outcomes:
+                return str(outcomes[0])
+    return "attempt"
+
+
+def known_outcomes(policy: OutreachPolicy) -> set[str]:
+    """Every outcome the policy's rules name, the offer outcome and :data:`CONTACT_OUTCOMES`."""
+    named = {str(o) for rule in policy.rules for o in rule.params.get("outcomes", [])}
+    return named | {policy.offer_outcome} | set(CONTACT_OUTCOMES)
+
+
+def check_contact_labels(contacts: pd.DataFrame | None, policy: OutreachPolicy) -> pd.DataFrame | None:
+    """Contacts with their labels normalised; unknown channels refused, unknown outcomes made restrictive.
+
+    Labels are compared after :func:`normalise_label` (``"OPT_OUT"``, ``"sms "``
+    and ``"SMS"`` are ``opt_out`` and ``sms``). A channel the policy does not
+    know (nor :data:`OTHER_CHANNELS`) raises a ``DataValidationError`` listing
+    the labels: a contact on it could be an opt-out riskscore would miss. An
+    outcome no rule knows is read as :func:`most_restrictive_outcome` (with a
+    warning naming it): an opt-out spelled in a way nobody foresaw stops
+    contact instead of being ignored.
+    """
+    if contacts is None or contacts.empty:
+        return contacts
+    out = contacts.copy()
+    problems = []
+    for column in ("channel", "outcome", "direction"):
+        if column not in out.columns:
+            continue
+        raw = out[column].astype(object)
+        levels = pd.unique(raw.dropna())
+        mapping = {v: normalise_label(v) for v in levels}
+        out[column] = raw.map(mapping).where(raw.notna(), None)
+    if "direction" in out.columns:  # an unknown direction counts as either (fail closed)
+        out["direction"] = out["direction"].where(out["direction"].isin(["inbound", "outbound"]), None)
+    channels = set(policy.channels) | set(OTHER_CHANNELS)
+    bad = out["channel"].notna() & ~out["channel"].isin(list(channels))
+    if bad.any():
+        labels = sorted({str(v) for v in contacts.loc[bad.to_numpy(), "channel"]})[:10]
+        ids = pd.unique(out.loc[bad, "account_id"])[:5].tolist()
+        problems.append(
+            Problem(
+                "contacts",
+                "channel",
+                "known_label",
+                f"must be a channel of policy {policy.id} {sorted(policy.channels)} or one of {list(OTHER_CHANNELS)} "
+                f"(compared in lower case); got {labels}",
+                int(bad.sum()),
+                tuple(ids),
+                int(out.loc[bad, "account_id"].nunique()),
+            )
+        )
+    missing = out["outcome"].isna() | out["channel"].isna()
+    if missing.any():
+        ids = pd.unique(out.loc[missing, "account_id"])[:5].tolist()
+        problems.append(
+            Problem("contacts", "outcome", "not_null", "channel and outcome must not be empty", int(missing.sum()),
+                    tuple(ids), int(out.loc[missing, "account_id"].nunique()))
+        )  # fmt: skip
+    if problems:
+        raise DataValidationError(problems)
+    unknown = ~out["outcome"].isin(list(known_outcomes(policy)))
+    if unknown.any():
+        strongest = most_restrictive_outcome(policy)
+        labels = sorted({str(v) for v in contacts.loc[unknown.to_numpy(), "outcome"]})[:10]
+        warnings.warn(
+            f"contacts.outcome: {int(unknown.sum())} contacts of {out.loc[unknown, 'account_id'].nunique()} accounts "
+            f"have outcomes policy {policy.id} does not know ({labels}); they are read as {strongest!r}, "
+            "the most restrictive: map them to known outcomes to contact these borrowers",
+            UserWarning,
+            stacklevel=3,
+        )
+        out.loc[unknown, "outcome"] = strongest
+    return out
+
+
 class _Ledger:
     """The contact ledger of the accounts, in account order then time (UTC ns)."""
 
@@ -208,7 +320,7 @@ def evaluate_rules(
     n = len(accounts)
     ids = pd.Index(accounts["account_id"])
     now_ns = int(now.tz_convert("UTC").value)
-    ledger = _Ledger(contacts, ids, now_ns, events_tz)
+    ledger = _Ledger(check_contact_labels(contacts, policy), ids, now_ns, events_tz)
     channels = policy.channels
     earliest = {c: np.full(n, now_ns, dtype=np.int64) for c in channels}
     result = RuleEvaluation(n=n, now=now_ns, channels=channels, earliest=earliest)
