@@ -54,9 +54,7 @@ def test_label_normalisation() -> None:
 # ------------------------------------------------------------- 5. save never deletes what it did not write
 
 
-def test_save_overwrite_replaces_only_a_bundle(
-    sample_model: tuple[rs.RiskModel, pd.DataFrame], tmp_path: Path
-) -> None:
+def test_save_overwrite_replaces_only_a_bundle(sample_model: tuple[rs.RiskModel, pd.DataFrame], tmp_path: Path) -> None:
     model, _ = sample_model
     mine = tmp_path / "my-files"
     mine.mkdir()
