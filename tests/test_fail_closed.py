@@ -109,3 +109,60 @@ def test_save_overwrite_swaps_a_bundle_and_keeps_the_old_one_on_failure(
     assert rs.RiskModel.load(bundle).version_ == model.version_
     model.save(bundle, overwrite=True)
     assert rs.RiskModel.load(bundle).version_ == model.version_
+
+
+# --------------------------------------------------------------------------- 6. to_dir writes the whole set or nothing
+
+
+def _small_events() -> rs.EventData:
+    statements = {
+        "account_id": [1, 2],
+        "statement_date": ["2024-02-01"] * 2,
+        "balance": [1.0, 2.0],
+        "payment": [0.0, 1.0],
+        "dpd": [0, 0],
+    }
+    return rs.EventData(
+        accounts=pd.DataFrame({"account_id": [1, 2], "open_date": ["2024-01-01"] * 2, "credit_limit": [1000.0] * 2}),
+        statements=pd.DataFrame(statements),
+        transactions=pd.DataFrame({"account_id": [1], "timestamp": ["2024-01-05"], "amount": [10.0]}),
+    )
+
+
+def test_to_dir_failing_midway_leaves_the_old_set_loadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import riskscore.data.container as container
+
+    old = _small_events()
+    old.to_dir(tmp_path)
+    new = rs.EventData(**{**old.tables, "statements": old.statements.assign(balance=[5.0, 6.0])})
+    real = container.write_table
+    calls = {"n": 0}
+
+    def full_disk(df: pd.DataFrame, path: Path, *, format: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        real(df, path, format=format)
+
+    monkeypatch.setattr(container, "write_table", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        new.to_dir(tmp_path, overwrite=True)
+    assert rs.EventData.from_dir(tmp_path).equals(old)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".writing")]
+
+
+def test_a_folder_not_completely_written_or_changed_never_loads(tmp_path: Path) -> None:
+    events = _small_events()
+    events.to_dir(tmp_path)
+    meta = tmp_path / "_eventdata.json"
+    recorded = meta.read_text()
+    meta.write_text(json.dumps({"state": "writing"}))  # a crash between the marker and the record
+    with pytest.raises(rs.DataValidationError, match="was not completely written"):
+        rs.EventData.from_dir(tmp_path)
+    meta.write_text(recorded)
+    assert rs.EventData.from_dir(tmp_path).equals(events)
+    pd.DataFrame({"account_id": [1], "timestamp": ["2024-01-05"], "amount": [99999.0]}).to_parquet(
+        tmp_path / "transactions.parquet"
+    )  # one table replaced behind riskscore's back
+    with pytest.raises(rs.DataValidationError, match="the folder was changed or partly rewritten"):
+        rs.EventData.from_dir(tmp_path)

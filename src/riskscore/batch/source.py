@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from riskscore.data import EventData
-from riskscore.data.files import find_tables, missing_columns, read_protected, read_table
+from riskscore.data.files import check_complete, find_tables, missing_columns, read_protected, read_table
 from riskscore.errors import DataValidationError, Problem
 
 __all__ = ["Source", "validated"]
@@ -40,6 +40,7 @@ class Source:
         if not folder.is_dir():
             raise FileNotFoundError(f"event data folder does not exist: {folder}")
         self.files, problems = find_tables(folder)
+        problems += check_complete(folder, self.files)
         if problems:
             raise DataValidationError(problems)
         if "accounts" not in self.files:

@@ -20,15 +20,22 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from functools import partial
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from riskscore._io import atomic_text, atomic_write
-from riskscore.data.files import METADATA_FILE, SUFFIXES, find_tables, read_protected, read_table, write_table
+from riskscore._io import atomic_text, fsync_file
+from riskscore.data.files import (
+    METADATA_FILE,
+    SUFFIXES,
+    check_complete,
+    find_tables,
+    read_protected,
+    read_table,
+    write_table,
+)
 from riskscore.data.rules import validate
 from riskscore.data.schema import EVENT_TABLES, NOT_BEFORE_OPEN, TABLES, TIME_COLUMN
 from riskscore.errors import DataValidationError, Problem
@@ -203,6 +210,7 @@ class EventData:
         if not folder.is_dir():
             raise FileNotFoundError(f"event data folder does not exist: {folder}")
         files, problems = find_tables(folder)
+        problems += check_complete(folder, files)
         if problems:
             raise DataValidationError(problems)
         if "accounts" not in files:
@@ -244,10 +252,29 @@ class EventData:
         existing = [p.name for name in TABLES for ext in SUFFIXES if (p := folder / f"{name}{ext}").exists()]
         if existing and not overwrite:
             raise FileExistsError(f"{folder} already holds event tables {existing}; pass overwrite=True")
+        # 1. The whole new set under temporary names: a failure here leaves the old set as it was.
+        staged: dict[str, Path] = {}
+        try:
+            for name, df in self.tables.items():
+                tmp = folder / f".{name}.{format}.{os.getpid()}.writing"
+                write_table(df, tmp, format=format)
+                fsync_file(tmp)
+                staged[name] = tmp
+        except BaseException:
+            for tmp in staged.values():
+                tmp.unlink(missing_ok=True)
+            for leftover in folder.glob(f".*.{format}.{os.getpid()}.writing"):
+                leftover.unlink(missing_ok=True)
+            raise
+        # 2. Mark the folder as being written, 3. put the new set in place, 4. record it as complete.
+        atomic_text(folder / METADATA_FILE, json.dumps({"state": "writing"}) + "\n")
         for name in existing:
             (folder / name).unlink()
-        for name, df in self.tables.items():
-            atomic_write(folder / f"{name}.{format}", partial(write_table, df, format=format))
-        meta = json.dumps({"protected": list(self.protected), "format": format}, indent=2) + "\n"
-        atomic_text(folder / METADATA_FILE, meta)
+        files = {}
+        for name, tmp in staged.items():
+            final = folder / f"{name}.{format}"
+            os.replace(tmp, final)
+            files[final.name] = final.stat().st_size
+        meta = {"protected": list(self.protected), "format": format, "state": "complete", "files": files}
+        atomic_text(folder / METADATA_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
         return folder

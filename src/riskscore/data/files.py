@@ -18,6 +18,7 @@ __all__ = [
     "METADATA_FILE",
     "SUFFIXES",
     "canonical_int_ids",
+    "check_complete",
     "columns_of",
     "find_tables",
     "missing_columns",
@@ -42,6 +43,50 @@ def find_tables(folder: Path) -> tuple[dict[str, Path], list[Problem]]:
         elif found:
             files[name] = found[0]
     return files, problems
+
+
+def check_complete(folder: Path, files: dict[str, Path]) -> list[Problem]:
+    """A problem when ``EventData.to_dir`` did not finish writing ``folder`` or its tables changed since.
+
+    A folder without ``_eventdata.json`` (tables written by other tools) has
+    nothing to check; one whose record says it is still being written, or whose
+    table files differ from the ones recorded (names or sizes), is refused.
+    """
+    meta = folder / METADATA_FILE
+    if not meta.exists():
+        return []
+    try:
+        record = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [
+            Problem(METADATA_FILE, None, "metadata", f"must be the JSON riskscore writes; got unreadable text ({exc})")
+        ]
+    if not isinstance(record, dict):
+        return [Problem(METADATA_FILE, None, "metadata", f"must be a JSON object; got {type(record).__name__}")]
+    if record.get("state") == "writing":
+        return [
+            Problem(
+                METADATA_FILE,
+                None,
+                "complete",
+                f"{folder} was not completely written (EventData.to_dir was interrupted): write it again",
+            )
+        ]
+    recorded = record.get("files")
+    if not isinstance(recorded, dict):
+        return []  # written by an earlier riskscore, before the record listed its files
+    present = {p.name: p.stat().st_size for p in files.values() if p.is_file()}
+    if present != recorded:
+        return [
+            Problem(
+                METADATA_FILE,
+                None,
+                "complete",
+                f"the table files must be the ones EventData.to_dir recorded {sorted(recorded)}; got "
+                f"{sorted(present)} with other sizes or names: the folder was changed or partly rewritten",
+            )
+        ]
+    return []
 
 
 def columns_of(path: Path) -> set[str]:
