@@ -261,9 +261,7 @@ class EventData:
                 fsync_file(tmp)
                 staged[name] = tmp
         except BaseException:
-            for tmp in staged.values():
-                tmp.unlink(missing_ok=True)
-            for leftover in folder.glob(f".*.{format}.{os.getpid()}.writing"):
+            for leftover in folder.glob(f".*.{format}.{os.getpid()}.writing"):  # staged ones and the failed one
                 leftover.unlink(missing_ok=True)
             raise
         # 2. Mark the folder as being written, 3. put the new set in place, 4. record it as complete.
