@@ -252,3 +252,25 @@ def test_dask_backend_gives_the_local_output(bundle: dict[str, Any], tmp_path: P
     on_dask, dask_errors = read(tmp_path / "dask")
     pd.testing.assert_frame_equal(local, on_dask)
     pd.testing.assert_frame_equal(local_errors, dask_errors)
+
+
+def test_chunks_with_nothing_to_score_are_written_with_the_part_schema(bundle: dict[str, Any], tmp_path: Path) -> None:
+    """Issue #17, item 10: an empty chunk used to write as_of as float and crash the run on every resume."""
+    events = bundle["events"]
+    ids = events.accounts["account_id"].head(6).tolist()
+    tables = {k: v[v["account_id"].isin(ids)] for k, v in events.tables.items()}
+    tables["accounts"] = pd.concat(  # and an account with no events at all
+        [tables["accounts"], tables["accounts"].tail(1).assign(account_id=10**9, open_date=pd.Timestamp("2024-11-20"))]
+    )
+    few = rs.EventData(**tables, protected=events.protected)
+    early = tmp_path / "early"
+    result = rs.score_batch(bundle["model"], few, "2000-01-01", early, chunk_size=1, n_jobs=1)
+    assert (result.scored, result.errors) == (0, 7)
+    scores = pd.read_parquet(early)
+    assert scores.empty and str(scores["as_of"].dtype) == "datetime64[ns]"
+    assert rs.score_batch(bundle["model"], few, "2000-01-01", early, chunk_size=1, n_jobs=1).errors == 7
+    now = pd.Timestamp("2024-12-02 10:00", tz="Asia/Shanghai")
+    one_by_one = rs.score_batch(bundle["model"], few, AS_OF, tmp_path / "each", chunk_size=1, policy="cn-2026", now=now)
+    whole = rs.score_batch(bundle["model"], few, AS_OF, tmp_path / "whole", chunk_size=100, policy="cn-2026", now=now)
+    assert one_by_one.scored == whole.scored and one_by_one.errors == whole.errors >= 1  # a chunk of one error
+    pd.testing.assert_frame_equal(read(tmp_path / "each")[0], read(tmp_path / "whole")[0])

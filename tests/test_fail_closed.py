@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import riskscore as rs
-from tests.outreach_cases import ny, one
+from tests.outreach_cases import ny, one, sh
 
 # --------------------------------------------------------------------------- 1. contact labels
 
@@ -166,3 +167,191 @@ def test_a_folder_not_completely_written_or_changed_never_loads(tmp_path: Path) 
     )  # one table replaced behind riskscore's back
     with pytest.raises(rs.DataValidationError, match="the folder was changed or partly rewritten"):
         rs.EventData.from_dir(tmp_path)
+
+
+# --------------------------------------------------------------- 2. everything that goes into a message is linted
+
+
+def test_a_lender_text_with_threats_is_refused() -> None:
+    now = ny("2026-03-04 12:00")
+    assert "Acme" in one("us-regf", now, lender={"name": "Acme Bank", "contact": "555-0100"})["message"]
+    with pytest.raises(rs.PolicyError, match=r"lender contact .*breaks US\.BAN\.THREAT.*'arrest'"):
+        one("us-regf", now, lender={"name": "Acme", "contact": "pay now or we arrest you"})
+    with pytest.raises(rs.PolicyError, match=r"lender name .*breaks CN\.BAN\.THREAT.*'报警'"):
+        one("cn-2026", sh("2026-03-04 12:00"), {"timezone": "Asia/Shanghai"}, lender={"name": "报警中心"})
+    with pytest.raises(ValueError, match=r"lender: unknown key\(s\) \['phone'\]"):
+        one("us-regf", now, lender={"name": "Acme", "phone": "555"})
+    with pytest.raises(ValueError, match="lender name must be non-empty text"):
+        one("us-regf", now, lender={"name": ""})
+
+
+def test_a_reason_text_with_banned_content_never_reaches_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.outreach_cases import make_case
+
+    scores, expl, events = make_case([{"account_id": 7, "band": "F", "segment": "will_not_pay"}])
+    real = rs.Explanation.reason_rows
+
+    def poisoned(self: rs.Explanation, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        rows = real(self, *args, **kwargs)
+        return rows.assign(text="account attribute: we will call the police")
+
+    monkeypatch.setattr(rs.Explanation, "reason_rows", poisoned)
+    with pytest.raises(rs.PolicyError, match=r"the call\.call message for account 7 breaks US\.BAN\.THREAT.*'police'"):
+        rs.recommend(
+            scores, expl, events, "us-regf", now=ny("2026-03-04 12:00"), capacity={"sms": 0, "app": 0, "email": 0}
+        )
+
+
+# ------------------------------------------------ 3. banned-content patterns run in linear time, or are refused
+
+
+def _policy_with_patterns(*patterns: str) -> dict[str, Any]:
+    doc = json.loads(json.dumps(rs.OutreachPolicy.load("us-regf").document))
+    doc["banned"].append({"id": "X.NESTED", "category": "test", "source": "test", "patterns": list(patterns)})
+    return doc
+
+
+def test_nested_quantifiers_cannot_hang_loading_or_rendering() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys, riskscore as rs\n"
+        "doc = json.loads(sys.stdin.read())\n"
+        "policy = rs.OutreachPolicy.from_dict(doc)\n"
+        "from riskscore.outreach.messages import Templates\n"
+        "Templates.load(policy)\n"
+        "assert policy.content.clean('a' * 50000 + '!')\n"
+        "print('ok')\n"
+    )
+    doc = _policy_with_patterns(r"(?i)^(\w+\s?)*$", "(a+)+$")
+    # Python's re takes longer than the age of the universe on these; RE2 is linear.
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(doc), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_a_pattern_the_linear_engine_cannot_run_is_refused_on_load(capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(rs.PolicyError, match=r"X\.NESTED.*pattern '\(a\)\\\\1'.*linear-time engine.*backreferences"):
+        rs.OutreachPolicy.from_dict(_policy_with_patterns(r"(a)\1"))
+    with pytest.raises(rs.PolicyError, match=r"X\.NESTED.*pattern '\(\?=x\)'"):
+        rs.OutreachPolicy.from_dict(_policy_with_patterns("(?=x)"))
+    with pytest.raises(rs.PolicyError, match=r"X\.NESTED.*a pattern must be non-empty text; got 3"):
+        rs.OutreachPolicy.from_dict(_policy_with_patterns(3))  # type: ignore[arg-type]
+    assert "re2" not in capfd.readouterr().err  # the engine's own log stays quiet
+
+
+# ---------------------------------------------- 4. nonsense values are refused when loaded or passed, with where
+
+
+def _treatments_with(**sections: Any) -> dict[str, Any]:
+    doc = json.loads(json.dumps(rs.outreach.Treatments.load().document))
+    for name, values in sections.items():
+        doc[name] = {**doc.get(name, {}), **values}
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("sections", "message"),
+    [
+        (
+            {"offer": {"max_term_months": 1.5, "min_term_months": 30}},
+            r"offer\.max_term_months must be a whole number; got 1\.5.*min_term_months \(30\) must not exceed",
+        ),
+        ({"offer": {"min_instalment": float("inf")}}, r"offer\.min_instalment must be a finite number; got inf"),
+        ({"offer": {"recent_cycles": 0}}, r"offer\.recent_cycles must be > 0; got 0"),
+        ({"offer": {"max_term": 12}}, r"\[offer\] has unknown key\(s\) \['max_term'\]"),
+        ({"costs": {"effect": {"call": float("nan")}}}, r"costs\.effect\.call must be a number in \[0, 1\].*got nan"),
+        ({"costs": {"effect": {"call": 1.7}}}, r"costs\.effect\.call must be a number in \[0, 1\]"),
+        ({"costs": {"effect": {"visit": 0.1}}}, r"costs\.effect\.visit: not an action"),
+        ({"costs": {"cost": {"sms": -1}}}, r"costs\.cost\.sms must be a finite number >= 0; got -1"),
+        ({"costs": {"lgd": True}}, r"costs\.lgd must be a number in \[0, 1\]; got True"),
+    ],
+)
+def test_nonsense_treatment_settings_are_refused(tmp_path: Path, sections: dict[str, Any], message: str) -> None:
+    path = tmp_path / "treatments.json"
+    path.write_text(json.dumps(_treatments_with(**sections)))
+    with pytest.raises(rs.PolicyError, match=rf"{path.name}: .*{message}"):
+        rs.outreach.Treatments.load(path)
+
+
+def test_a_nan_effect_passed_as_costs_is_refused() -> None:
+    with pytest.raises(rs.PolicyError, match=r"costs\.effect\.reminder must be a number in \[0, 1\].*nan"):
+        one("us-regf", ny("2026-03-04 12:00"), costs={"effect": {"reminder": float("nan")}})
+
+
+def _edited_policy(edit: Any) -> dict[str, Any]:
+    doc = json.loads(json.dumps(rs.OutreachPolicy.load("us-regf").document))
+    edit(doc)
+    return doc
+
+
+def _rule(doc: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(r for r in doc["rules"] if r["kind"] == kind)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda d: d["policy"].update(planning_horizon_hours=float("nan")),
+            r"planning_horizon_hours must be a finite number > 0; got nan",
+        ),
+        (
+            lambda d: d["policy"].update(planning_horizon_hours=float("inf")),
+            r"planning_horizon_hours must be a finite number > 0; got inf",
+        ),
+        (lambda d: _rule(d, "offer_cooldown").update(days=-90), r"days must be >= 0; got -90"),
+        (lambda d: _rule(d, "attempt_cap").update(window="0h"), r"window must be 'day' or a positive number of hours"),
+        (lambda d: _rule(d, "attempt_cap").update(channels=["call", 3]), r"channels must be a list of non-empty texts"),
+    ],
+)
+def test_nonsense_policy_values_are_refused_on_load(tmp_path: Path, edit: Any, message: str) -> None:
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(_edited_policy(edit)))
+    with pytest.raises(rs.PolicyError, match=rf"{path.name}: .*{message}"):
+        rs.OutreachPolicy.load(path)
+
+
+@pytest.mark.parametrize("hours", [float("nan"), float("inf"), -1.0])
+def test_nan_or_infinite_quiet_hours_are_refused_on_load(hours: float) -> None:
+    doc = json.loads(json.dumps(rs.OutreachPolicy.load("us-regf").document))
+    rule = _rule(doc, "quiet_after_conversation")
+    rule["hours"] = hours
+    what = "must be >= 0; got -1.0" if hours == -1 else f"must be a finite number; got {hours}"
+    with pytest.raises(rs.PolicyError, match=rf"rule {rule['id']}: hours {what}"):
+        rs.OutreachPolicy.from_dict(doc)
+
+
+@pytest.mark.parametrize("bad", [1.7, -0.3, float("nan")])
+def test_a_pd_outside_zero_one_is_refused(bad: float) -> None:
+    from tests.outreach_cases import make_case
+
+    scores, expl, events = make_case([{"account_id": 1}, {"account_id": 2}])
+    scores.loc[scores.index[1], "pd"] = bad
+    with pytest.raises(ValueError, match=r"pd must be a probability in \[0, 1\].*accounts \[2\]"):
+        rs.recommend(scores, expl, events, "us-regf", now=ny("2026-03-04 12:00"))
+
+
+def test_an_explanation_of_other_rows_or_another_model_is_refused(portfolio: dict[str, Any]) -> None:
+    scores, explanation, events, now = (portfolio[k] for k in ("scores", "explanation", "events", "now"))
+    ok = rs.recommend(scores, explanation, events, "us-regf", now=now)
+    assert len(ok) == len(scores)
+    # The same rows, their contributions and values moved to other accounts (a sort or a join gone wrong).
+    shuffled = np.random.default_rng(0).permutation(len(explanation))
+    moved = rs.Explanation(
+        values=explanation.values.iloc[shuffled].set_axis(explanation.values.index),
+        base_value=explanation.base_value,
+        margin=explanation.margin.iloc[shuffled].set_axis(explanation.values.index),
+        data=explanation.data.iloc[shuffled].set_axis(explanation.values.index),
+        catalogue=explanation.catalogue,
+        pd_=explanation.pd_.iloc[shuffled].set_axis(explanation.values.index),
+        model_version=explanation.model_version,
+    )
+    with pytest.raises(ValueError, match=r"the explanation does not match the scores for \d+ of \d+ accounts"):
+        rs.recommend(scores, moved, events, "us-regf", now=now)
+    other = rs.Explanation(**{**vars(explanation), "model_version": "sha256:0000000000000000"})
+    with pytest.raises(ValueError, match=r"the explanation is of model sha256:0+ but the scores are of model"):
+        rs.recommend(scores, other, events, "us-regf", now=now)

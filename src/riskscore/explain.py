@@ -38,6 +38,12 @@ class Explanation:
         The feature values explained.
     catalogue : DataFrame
         The model's feature catalogue (direction, reason group, description).
+    pd_ : Series, optional
+        The calibrated PD of each row, as ``model.score`` gives it: outreach
+        refuses an explanation whose rows do not match the scores.
+    model_version : str, optional
+        ``version_`` of the model explained: outreach refuses an explanation of
+        another model than the one that scored.
     """
 
     values: pd.DataFrame
@@ -45,6 +51,8 @@ class Explanation:
     margin: pd.Series
     data: pd.DataFrame
     catalogue: pd.DataFrame
+    pd_: pd.Series | None = None
+    model_version: str | None = None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -363,4 +371,6 @@ def explain(model: Any, X: Any, chunk_size: int = 20_000) -> Explanation:
         margin=pd.Series(margin, index=index, name="margin"),
         data=frame.set_axis(index, axis=0),
         catalogue=model.catalogue_,
+        pd_=pd.Series(model.calibrate(margin), index=index, name="pd"),
+        model_version=model.version_,
     )

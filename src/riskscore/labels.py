@@ -64,13 +64,24 @@ def observation_dates(
     """
     if eligible not in ("current", "all"):
         raise ValueError(f"eligible must be 'current' or 'all'; got {eligible!r}")
-    first = min(
-        df[col].min()
-        for name, col in (("statements", "statement_date"), ("installments", "due_date"), ("transactions", "timestamp"))
-        if (df := getattr(events, name)) is not None and len(df)
-    )
+    if start is None:
+        firsts = [
+            df[col].min()
+            for name, col in (
+                ("statements", "statement_date"),
+                ("installments", "due_date"),
+                ("transactions", "timestamp"),
+            )
+            if (df := getattr(events, name)) is not None and len(df)
+        ]
+        if not firsts:
+            raise ValueError(
+                "observation_dates: the events hold no statement, instalment or transaction to start the "
+                "calendar from; give start="
+            )
+        start = min(firsts)
     grid = pd.date_range(
-        pd.Timestamp(start) if start is not None else first,
+        pd.Timestamp(start),
         pd.Timestamp(end) if end is not None else events.data_end,
         freq=freq,
         normalize=True,

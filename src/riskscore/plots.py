@@ -170,6 +170,8 @@ def _subset(explanation: Any, mask: np.ndarray) -> Any:
         margin=explanation.margin[mask],
         data=explanation.data[mask],
         catalogue=explanation.catalogue,
+        pd_=None if explanation.pd_ is None else explanation.pd_[mask],
+        model_version=explanation.model_version,
     )
 
 

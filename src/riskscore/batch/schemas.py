@@ -76,8 +76,19 @@ def outreach_schema(id_type: Any) -> Any:
     return pa.schema([*base, *[pa.field(n, t) for n, t in fields]])
 
 
+_EMPTY_DTYPES: dict[str, Any] = {
+    "as_of": "datetime64[ns]",
+    "send_after": pd.DatetimeTZDtype("ns", "UTC"),
+    "pd": np.float64,
+    "points": np.float64,
+    "expected_benefit": np.float64,
+    "control": bool,
+}
+
+
 def _empty(columns: Iterable[str], id_dtype: str) -> pd.DataFrame:
-    out = pd.DataFrame({c: [] for c in columns})
+    """A part with no rows whose columns have the dtypes of the part schema (a chunk with nothing to score)."""
+    out = pd.DataFrame({c: pd.Series([], dtype=_EMPTY_DTYPES.get(c, object)) for c in columns})
     out["account_id"] = pd.Series([], dtype=np.dtype(id_dtype))
     return out
 

@@ -264,6 +264,11 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         p = apply_calibration(self.calibration_, margin)
         return np.column_stack([1.0 - p, p])
 
+    def calibrate(self, margin: Any) -> np.ndarray:
+        """The PD of raw margins (as :meth:`predict_raw` gives them) under the model's calibration."""
+        self._check_fitted()
+        return np.asarray(apply_calibration(self.calibration_, np.asarray(margin, dtype=np.float64)), dtype=np.float64)
+
     def predict(self, X: Any) -> np.ndarray:
         """The more likely class (PD >= 0.5), in the labels of ``y``."""
         p = self.predict_proba(X)[:, 1]

@@ -79,10 +79,18 @@ def _scored_accounts(scores: pd.DataFrame) -> pd.DataFrame:
             f"scores must hold one row per account (one decision each); {int(dup.sum())} rows share an "
             f"account_id, e.g. {ids}: keep the latest as_of"
         )
-    bad = ~np.isfinite(frame["pd"].to_numpy(dtype=np.float64)) | frame["band"].isna().to_numpy()
+    try:
+        p = frame["pd"].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"scores: pd must be numbers (probabilities); got dtype {frame['pd'].dtype}") from exc
+    bad = ~((p >= 0) & (p <= 1)) | frame["band"].isna().to_numpy()
     if bad.any():
         ids = frame.loc[bad, "account_id"].head(5).tolist()
-        raise ValueError(f"scores: pd must be finite and band known; not so for {int(bad.sum())} rows, e.g. {ids}")
+        shown = p[bad][:5].tolist()
+        raise ValueError(
+            f"scores: pd must be a probability in [0, 1] and band known; not so for {int(bad.sum())} rows, "
+            f"e.g. accounts {ids} (pd {shown})"
+        )
     return frame[["account_id", "as_of", "pd", "band"]].assign(band=frame["band"].astype(str))
 
 
@@ -117,7 +125,8 @@ def prepare_inputs(
             f"{frame.loc[late, 'account_id'].head(5).tolist()}: a decision cannot precede its score"
         )
     frame = _facts(frame, events, now_naive, treatments)
-    segment, evidence, explained = _segments(frame, explanation, treatments)
+    scored_by = scores.attrs.get("model_version")
+    segment, evidence, explained = _segments(frame, explanation, treatments, scored_by)
     frame["segment"] = pd.Series(segment, dtype=object, index=frame.index)
     frame["evidence"] = pd.Series(evidence, dtype=object, index=frame.index)
     frame["explained_row"] = explained
@@ -131,7 +140,9 @@ def prepare_inputs(
     return Inputs(frame=frame, contacts=contacts, events_tz=events_tz, explanation=explanation)
 
 
-def _segments(frame: pd.DataFrame, explanation: Any, treatments: Treatments) -> tuple[list[Any], list[Any], np.ndarray]:
+def _segments(
+    frame: pd.DataFrame, explanation: Any, treatments: Treatments, scored_by: str | None
+) -> tuple[list[Any], list[Any], np.ndarray]:
     """Segment, evidence and the row position in ``explanation`` of every account (-1: not explained)."""
     n = len(frame)
     bands = frame["band"].astype(str)
@@ -168,6 +179,7 @@ def _segments(frame: pd.DataFrame, explanation: Any, treatments: Treatments) -> 
             f"(matched on account_id and as_of), e.g. {ids}"
         )
     have = np.flatnonzero(pos >= 0)
+    _check_matches(frame, explanation, scored_by, have, pos[have])
     if len(have):
         segs = explanation.segment(evidence=True)
         seg_values = segs["segment"].astype(str).to_numpy(dtype=object).tolist()
@@ -176,6 +188,36 @@ def _segments(frame: pd.DataFrame, explanation: Any, treatments: Treatments) -> 
             segment[i] = seg_values[p]
             evidence[i] = ev_values[p]
     return segment, evidence, pos
+
+
+PD_TOLERANCE = 1e-9
+"""Largest |scores.pd - explanation.pd_| accepted for one account: the same model on the same features."""
+
+
+def _check_matches(
+    frame: pd.DataFrame, explanation: Any, scored_by: str | None, have: np.ndarray, rows: np.ndarray
+) -> None:
+    """Refuse an explanation of another model, or of other feature values, than the scores."""
+    version = getattr(explanation, "model_version", None)
+    if version is not None and scored_by is not None and version != scored_by:
+        raise ValueError(
+            f"the explanation is of model {version} but the scores are of model {scored_by}: "
+            "explain with the model that scored"
+        )
+    explained_pd = getattr(explanation, "pd_", None)
+    if explained_pd is None or not len(have):
+        return
+    scored = frame["pd"].to_numpy(dtype=np.float64)[have]
+    explained = np.asarray(explained_pd, dtype=np.float64)[rows]
+    off = ~(np.abs(scored - explained) <= PD_TOLERANCE)
+    if off.any():
+        first = int(np.flatnonzero(off)[0])
+        ids = frame["account_id"].to_numpy()[have[off]][:5].tolist()
+        raise ValueError(
+            f"the explanation does not match the scores for {int(off.sum())} of {len(have)} accounts, e.g. {ids} "
+            f"(account {ids[0]!r}: pd {scored[first]:.6g} in the scores, {explained[first]:.6g} in the explanation): "
+            "explain the same feature rows that were scored"
+        )
 
 
 def _facts(frame: pd.DataFrame, events: Any, now_naive: pd.Timestamp, treatments: Treatments) -> pd.DataFrame:

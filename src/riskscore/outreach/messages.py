@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -103,14 +102,7 @@ class Templates:
         checked = [(f"template {k}", lang, text) for k, by_lang in self.texts.items() for lang, text in by_lang.items()]
         checked += [(name, lang, text) for name, by_lang in pieces.items() for lang, text in by_lang.items()]
         for where, lang, text in checked:
-            for ban in policy.banned:
-                for pattern in ban["patterns"]:
-                    m = re.search(pattern, text)
-                    if m:
-                        problems.append(
-                            f"{where} ({lang}) breaks {ban['id']} ({ban['category']}): {m.group(0)!r} matches "
-                            f"{pattern!r} [{ban['source']}]"
-                        )
+            problems += [f"{where} ({lang}) {breach.describe()}" for breach in policy.content.breaches(text)]
         for key, by_lang in self.texts.items():
             _, _, channel = key.partition(".")
             for lang, text in by_lang.items():
@@ -190,6 +182,8 @@ class MessageFacts:
                 "opt_out": policy.opt_out_text.get(lang, ""),
             },
         )
+        self.content, self.policy_id = policy.content, policy.id
+        self.ids = frame["account_id"].to_numpy()
         self.sep = "; " if lang == "en" else "；"
         self.no_reason = "no specific reason" if lang == "en" else "无"
 
@@ -208,4 +202,14 @@ class MessageFacts:
             values["total"] = money(float(offer["total"]), currency)
         else:
             values["instalment"] = values["term"] = values["total"] = ""
-        return self.templates[self.messages.key(action, channel)].format(**values)
+        key = self.messages.key(action, channel)
+        text = self.templates[key].format(**values)
+        if not self.content.clean(text):  # the last line of defence: reasons quote names from the data
+            breach = self.content.breaches(text)[0]
+            account = self.ids[i].item() if hasattr(self.ids[i], "item") else self.ids[i]
+            raise PolicyError(
+                f"the {key} message for account {account!r} {breach.describe()} under policy "
+                f"{self.policy_id}: no message is sent with banned content; the text came from the lender, "
+                "the reasons or the offer, not the linted template"
+            )
+        return text

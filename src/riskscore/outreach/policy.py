@@ -36,8 +36,10 @@ Rule kinds and their parameters:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -47,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from riskscore.errors import PolicyError
+from riskscore.outreach.banned import BannedContent, compile_pattern
 
 __all__ = ["PROFILES", "OutreachPolicy", "Rule"]
 
@@ -166,8 +169,9 @@ class OutreachPolicy:
             problems.append(f"[policy] electronic {list(electronic)} must be among channels {list(channels)}")
         if header["language"] not in _LANGS:
             problems.append(f"[policy] language must be one of {list(_LANGS)}; got {header['language']!r}")
-        if not header["planning_horizon_hours"] > 0:
-            problems.append(f"[policy] planning_horizon_hours must be > 0; got {header['planning_horizon_hours']!r}")
+        horizon = header["planning_horizon_hours"]
+        if not (math.isfinite(horizon) and horizon > 0):
+            problems.append(f"[policy] planning_horizon_hours must be a finite number > 0; got {horizon!r}")
         rules = []
         seen: set[str] = set()
         raw_rules = document.get("rules", [])
@@ -187,11 +191,12 @@ class OutreachPolicy:
             if not isinstance(raw, Mapping) or not all(k in raw for k in ("id", "category", "patterns", "source")):
                 problems.append(f"{where} needs id, category, patterns and source")
                 continue
-            for pattern in raw["patterns"]:
-                try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    problems.append(f"{where} ({raw['id']}): pattern {pattern!r} is not a regular expression: {exc}")
+            patterns = raw["patterns"]
+            if not isinstance(patterns, list) or not patterns:
+                problems.append(f"{where} ({raw['id']}): patterns must be a non-empty list; got {patterns!r}")
+                continue
+            bad = [problem for _, problem in map(compile_pattern, patterns) if problem is not None]
+            problems += [f"{where} ({raw['id']}): {problem}" for problem in bad]
             banned.append(dict(raw))
         opt_out = _texts(document.get("opt_out_text", {}), "opt_out_text", problems)
         advice = _texts(header.get("debt_advice", {}), "[policy] debt_advice", problems)
@@ -220,6 +225,11 @@ class OutreachPolicy:
         """SHA-256 of the policy document (canonical JSON), first 16 hex digits."""
         canonical = json.dumps(self.document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    @functools.cached_property
+    def content(self) -> BannedContent:
+        """The banned patterns compiled for matching (RE2, linear time)."""
+        return BannedContent(self.banned)
 
     def rules_of(self, kind: str) -> tuple[Rule, ...]:
         """The rules of one kind, in file order."""
@@ -314,6 +324,12 @@ def _rule(i: int, raw: Any, channels: tuple[str, ...], seen: set[str]) -> tuple[
         if not isinstance(value, expected) or isinstance(value, bool):
             problems.append(f"{where}: {key} must be {_kind_name(expected)}; got {value!r}")
             continue
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"{where}: {key} must be a finite number; got {value!r}")
+            continue
+        if isinstance(value, list) and not all(isinstance(v, str) and v for v in value):
+            problems.append(f"{where}: {key} must be a list of non-empty texts; got {value!r}")
+            continue
         params[key] = value
     unknown = set(raw) - set(spec) - {"id", "kind", "source"}
     if unknown:
@@ -329,10 +345,15 @@ def _rule(i: int, raw: Any, channels: tuple[str, ...], seen: set[str]) -> tuple[
     if kind == "attempt_cap" and not problems:
         if params["max"] < 0:
             problems.append(f"{where}: max must be >= 0; got {params['max']}")
-        if params["window"] != "day" and not _WINDOW.match(params["window"]):
-            problems.append(f"{where}: window must be 'day' or a number of hours like '168h'; got {params['window']!r}")
-    if kind in ("quiet_after_conversation",) and not problems and params["hours"] < 0:
+        window = _WINDOW.match(params["window"])
+        if params["window"] != "day" and not (window and 0 < float(window.group(1)) < math.inf):
+            problems.append(
+                f"{where}: window must be 'day' or a positive number of hours like '168h'; got {params['window']!r}"
+            )
+    if kind == "quiet_after_conversation" and not problems and params["hours"] < 0:
         problems.append(f"{where}: hours must be >= 0; got {params['hours']}")
+    if kind == "offer_cooldown" and not problems and params["days"] < 0:
+        problems.append(f"{where}: days must be >= 0; got {params['days']}")
     if kind == "suppress" and "route" in params and params["route"] not in ("none", "human_review"):
         problems.append(f"{where}: route must be 'none' or 'human_review'; got {params['route']!r}")
     if kind == "support" and "action" in params and params["action"] not in ("human_review", "repayment_plan", "none"):

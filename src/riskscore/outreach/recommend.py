@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from riskscore.errors import PolicyError
 from riskscore.outreach import audit as audit_log
 from riskscore.outreach.decision import decide
 from riskscore.outreach.inputs import FLAGS, check_capacity, check_now, prepare_inputs
@@ -33,7 +34,7 @@ from riskscore.outreach.policy import OutreachPolicy
 from riskscore.outreach.treatments import Treatments
 from riskscore.segments import SEGMENTS
 
-__all__ = ["FLAGS", "OUTPUT_COLUMNS", "decision_settings", "recommend"]
+__all__ = ["FLAGS", "OUTPUT_COLUMNS", "check_lender", "decision_settings", "recommend"]
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "account_id",
@@ -147,6 +148,33 @@ def recommend(
     return out
 
 
+def check_lender(lender: Mapping[str, str] | None, policy: OutreachPolicy, lang: str) -> dict[str, str]:
+    """The lender identity quoted in messages: the default of ``lang`` with ``lender``'s texts, linted.
+
+    Only ``name`` and ``contact`` are known; each must be non-empty text free of
+    the policy's banned content (it reaches every message).
+    """
+    if lender is None:
+        return dict(DEFAULT_LENDER[lang])
+    if not isinstance(lender, Mapping):
+        raise ValueError(f"lender must be a mapping with 'name' and 'contact'; got {type(lender).__name__}")
+    unknown = sorted(str(k) for k in lender if k not in DEFAULT_LENDER[lang])
+    if unknown:
+        raise ValueError(f"lender: unknown key(s) {unknown}; the known keys are 'name' and 'contact'")
+    out = dict(DEFAULT_LENDER[lang])
+    for key, value in lender.items():
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"lender {key} must be non-empty text; got {value!r}")
+        breaches = policy.content.breaches(value)
+        if breaches:
+            raise PolicyError(
+                f"lender {key} {value!r} {breaches[0].describe()} under policy {policy.id}: "
+                "it would be quoted in every message"
+            )
+        out[str(key)] = value
+    return out
+
+
 def decision_settings(
     policy: OutreachPolicy,
     capacity: Mapping[str, int] | None,
@@ -171,6 +199,6 @@ def decision_settings(
         "control_share": float(control_share),
         "seed": int(seed),
         "lang": lang,
-        "lender": {**DEFAULT_LENDER[lang], **dict(lender or {})},
+        "lender": check_lender(lender, policy, lang),
         "model_version": model_version,
     }

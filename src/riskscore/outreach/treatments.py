@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,56 @@ _OFFER_DEFAULTS: dict[str, float] = {
     "recent_cycles": 3,
     "card_grace_days": 25,
 }
+
+
+_WHOLE_OFFER = ("max_term_months", "min_term_months", "recent_cycles", "card_grace_days")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _costs_and_offer(doc: Mapping[str, Any], problems: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``[costs]`` and ``[offer]`` settings over their defaults, each value checked; problems appended."""
+    raw_costs, raw_offer = doc.get("costs", {}), doc.get("offer", {})
+    for name, raw, known in (("costs", raw_costs, _COST_DEFAULTS), ("offer", raw_offer, _OFFER_DEFAULTS)):
+        if not isinstance(raw, Mapping):
+            problems.append(f"[{name}] must be a table; got {raw!r}")
+        elif set(raw) - set(known):
+            problems.append(f"[{name}] has unknown key(s) {sorted(set(raw) - set(known))}; known: {sorted(known)}")
+    costs = {**_COST_DEFAULTS, **(dict(raw_costs) if isinstance(raw_costs, Mapping) else {})}
+    offer = {**_OFFER_DEFAULTS, **(dict(raw_offer) if isinstance(raw_offer, Mapping) else {})}
+    lgd = costs["lgd"]
+    if not _number(lgd) or not 0 <= lgd <= 1:
+        problems.append(f"costs.lgd must be a number in [0, 1]; got {lgd!r}")
+        costs["lgd"] = 0.0
+    for table in ("effect", "cost"):
+        if not isinstance(costs[table], Mapping):
+            problems.append(f"costs.{table} must be a table; got {costs[table]!r}")
+            costs[table] = {}
+            continue
+        for key, value in dict(costs[table]).items():
+            if table == "effect" and key not in ACTIONS[1:]:
+                problems.append(f"costs.effect.{key}: not an action; known: {list(ACTIONS[1:])}")
+            elif table == "effect" and not (_number(value) and 0 <= value <= 1):
+                problems.append(
+                    f"costs.effect.{key} must be a number in [0, 1] (the relative cut in the chance of "
+                    f"falling behind); got {value!r}"
+                )
+            elif table == "cost" and not (_number(value) and value >= 0):
+                problems.append(f"costs.cost.{key} must be a finite number >= 0; got {value!r}")
+    for key, value in offer.items():
+        whole = key in _WHOLE_OFFER
+        if not _number(value) or (whole and value != int(value)):
+            problems.append(f"offer.{key} must be a {'whole number' if whole else 'finite number'}; got {value!r}")
+        elif key == "card_grace_days" and value < 0:
+            problems.append(f"offer.{key} must be >= 0; got {value!r}")
+        elif key != "card_grace_days" and value <= 0:
+            problems.append(f"offer.{key} must be > 0; got {value!r}")
+    low, high = offer["min_term_months"], offer["max_term_months"]
+    if _number(low) and _number(high) and low > high:
+        problems.append(f"offer.min_term_months ({low!r}) must not exceed offer.max_term_months ({high!r})")
+    return costs, offer
 
 
 @dataclass(frozen=True)
@@ -79,20 +130,10 @@ class Treatments:
             entries.append((frozenset(map(str, raw["bands"])), frozenset(map(str, raw["segments"])), tuple(options)))
         if not entries:
             problems.append("at least one [[treatment]] entry is required")
-        costs = {**_COST_DEFAULTS, **dict(doc.get("costs", {}))}
-        offer = {**_OFFER_DEFAULTS, **dict(doc.get("offer", {}))}
-        lgd = costs["lgd"]
-        if not isinstance(lgd, (int, float)) or not 0 <= lgd <= 1:
-            problems.append(f"costs.lgd must be a number in [0, 1]; got {lgd!r}")
-        for table in ("effect", "cost"):
-            for key, value in dict(costs[table]).items():
-                if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                    problems.append(f"costs.{table}.{key} must be a number >= 0; got {value!r}")
-        for key, value in offer.items():
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                problems.append(f"offer.{key} must be a number > 0; got {value!r}")
+        costs, offer = _costs_and_offer(doc, problems)
         if problems:
             raise PolicyError(f"{origin}: " + "; ".join(problems))
+        lgd = costs["lgd"]
         return cls(
             name=str(doc.get("name", origin)),
             version=str(doc.get("version", "unversioned")),
