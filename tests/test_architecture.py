@@ -32,6 +32,7 @@ LAYER = {
     "datasets": 6,  # makes EventData; nothing below imports it
     "batch": 7,
     "cli": 8,
+    "cli_options": 8,
     "__main__": 9,
 }
 # The one declared upward import: RiskModel.explain delegates to the explain layer

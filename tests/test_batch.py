@@ -34,8 +34,10 @@ def bundle(tmp_path_factory: pytest.TempPathFactory, sample_xy: dict[str, Any]) 
 
 
 def read(output: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    scores = pd.read_parquet(output).sort_values("account_id").reset_index(drop=True)
-    errors = pd.read_parquet(output / "_errors.parquet").sort_values("account_id").reset_index(drop=True)
+    scores = rs.read_scores(output)
+    assert scores["account_id"].is_monotonic_increasing
+    pd.testing.assert_frame_equal(scores, pd.read_parquet(output).sort_values("account_id").reset_index(drop=True))
+    errors = rs.read_scores(output, errors=True).sort_values("account_id").reset_index(drop=True)
     return scores, errors
 
 
@@ -274,3 +276,143 @@ def test_chunks_with_nothing_to_score_are_written_with_the_part_schema(bundle: d
     whole = rs.score_batch(bundle["model"], few, AS_OF, tmp_path / "whole", chunk_size=100, policy="cn-2026", now=now)
     assert one_by_one.scored == whole.scored and one_by_one.errors == whole.errors >= 1  # a chunk of one error
     pd.testing.assert_frame_equal(read(tmp_path / "each")[0], read(tmp_path / "whole")[0])
+
+
+# ----------------------------------------------- issue #17, items 8, 9 and 11: batch runs that cannot lie
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (Linux /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused(bundle: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "busy"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom pathlib import Path\nfrom riskscore.batch.manifest import output_lock\n"
+         "with output_lock(Path(sys.argv[1])):\n    print('locked', flush=True)\n    time.sleep(60)\n", str(out)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(rs.BatchOutputError, match=rf"being written by another run \(pid {holder.pid}, started"):
+            rs.score_batch(bundle["model"], bundle["events"], AS_OF, out, chunk_size=1000, n_jobs=1)
+        assert not (out / "_manifest.json").exists()  # refused before writing anything
+    finally:
+        holder.kill()
+        holder.wait()
+    # The lock dies with its holder (also kill -9): the folder is usable at once.
+    result = rs.score_batch(bundle["model"], bundle["events"], AS_OF, out, chunk_size=1000, n_jobs=1)
+    assert result.scored + result.errors == 2000
+
+
+def test_a_file_or_a_folder_of_other_files_is_refused_before_anything_is_written(
+    bundle: dict[str, Any], tmp_path: Path
+) -> None:
+    target = tmp_path / "a-file"
+    target.write_text("mine")
+    with pytest.raises(FileExistsError, match="is a file"):
+        rs.score_batch(bundle["model"], bundle["events"], AS_OF, target, n_jobs=1)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("x")
+    with pytest.raises(FileExistsError, match="holds other files"):
+        rs.score_batch(bundle["model"], bundle["events"], AS_OF, mine, n_jobs=1)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_a_resume_after_the_event_data_changed_is_refused(bundle: dict[str, Any], tmp_path: Path) -> None:
+    folder = tmp_path / "events"
+    events = bundle["events"]
+    events.to_dir(folder)
+    out = tmp_path / "scores"
+    rs.score_batch(bundle["model"], folder, AS_OF, out, chunk_size=1000, n_jobs=1)
+    statements = events.statements.copy()
+    statements.loc[statements.index[-1], "payment"] += 1.0  # one payment, one cent of difference is enough
+    changed = rs.EventData(**{**events.tables, "statements": statements}, protected=events.protected)
+    changed.to_dir(folder, overwrite=True)
+    with pytest.raises(FileExistsError, match=r"\(inputs differ\): the event data changed since that run started"):
+        rs.score_batch(bundle["model"], folder, AS_OF, out, chunk_size=1000, n_jobs=1)
+    # The same for data in memory.
+    rs.score_batch(bundle["model"], events, AS_OF, tmp_path / "mem2", chunk_size=1000, n_jobs=1)
+    with pytest.raises(FileExistsError, match=r"inputs differ"):
+        rs.score_batch(bundle["model"], changed, AS_OF, tmp_path / "mem2", chunk_size=1000, n_jobs=1)
+
+
+def test_an_unfinished_output_cannot_be_read_as_complete(
+    bundle: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import riskscore.batch.run as run_module
+
+    out = tmp_path / "crashed"
+    real = run_module.finish
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(run_module, "finish", crash)
+    with pytest.raises(OSError, match="No space left"):
+        rs.score_batch(bundle["model"], bundle["events"], AS_OF, out, chunk_size=500, n_jobs=1)
+    assert (out / "INCOMPLETE").exists() and not list(out.glob("part-*.parquet"))
+    with pytest.raises(Exception, match="INCOMPLETE"):  # the README's pandas way fails loudly, naming the mark
+        pd.read_parquet(out)
+    with pytest.raises(rs.BatchOutputError, match="is not complete"):
+        rs.read_scores(out)
+    monkeypatch.setattr(run_module, "finish", real)
+    rs.score_batch(bundle["model"], bundle["events"], AS_OF, out, chunk_size=500, n_jobs=1)
+    scores, _ = read(out)
+    assert not (out / "INCOMPLETE").exists() and len(scores) > 1000
+    # Tampering after the run: a part removed, an extra part, a corrupt part.
+    part = out / "part-00001.parquet"
+    kept = part.read_bytes()
+    part.unlink()
+    with pytest.raises(rs.BatchOutputError, match=r"missing \['part-00001.parquet'\]"):
+        rs.read_scores(out)
+    part.write_bytes(kept[: len(kept) // 2])
+    with pytest.raises(rs.BatchOutputError, match=r"part-00001\.parquet: must be a parquet file riskscore wrote"):
+        rs.read_scores(out)
+    part.write_bytes(kept)
+    (out / "part-00009.parquet").write_bytes(kept)
+    with pytest.raises(rs.BatchOutputError, match=r"not of this run \['part-00009.parquet'\]"):
+        rs.read_scores(out)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds the worker processes in /proc")
+def test_killing_a_parallel_run_ends_its_workers(bundle: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    command = [
+        sys.executable, "-m", "riskscore", "score", "--model", str(bundle["bundle"]), "--data", str(bundle["folder"]),
+        "--as-of", AS_OF, "--out", str(out), "--chunk-size", "20", "--jobs", "2",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    workers: set[int] = set()
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list((out / ".stage").glob("errors-*.parquet"))) >= 2:
+            workers = _children(proc.pid)
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None and workers, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.2)
+    left = [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text()]
+    assert not left, f"workers {left} outlived the killed run"
+    resumed = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(read(out)[0]) > 1000

@@ -355,3 +355,235 @@ def test_an_explanation_of_other_rows_or_another_model_is_refused(portfolio: dic
     other = rs.Explanation(**{**vars(explanation), "model_version": "sha256:0000000000000000"})
     with pytest.raises(ValueError, match=r"the explanation is of model sha256:0+ but the scores are of model"):
         rs.recommend(scores, other, events, "us-regf", now=now)
+
+
+# ------------------------------- 13. a bundle is what its files say, all of them, and optionally signed
+
+
+def _reseal(bundle: Path) -> None:
+    """Recompute every hash after an edit, as a forger would."""
+    from riskscore._io import sha256_file
+
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["files"] = {n: sha256_file(bundle / n) for n in ("model.txt", "catalogue.csv")}
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    names = ("catalogue.csv", "manifest.json", "model.txt")
+    (bundle / "SHA256SUMS").write_text("".join(f"{sha256_file(bundle / n)}  {n}\n" for n in names))
+
+
+def _edit_manifest(bundle: Path, edit: Any) -> None:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    edit(manifest)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    _reseal(bundle)
+
+
+def test_an_edited_and_resealed_manifest_is_caught(
+    sample_model: tuple[rs.RiskModel, pd.DataFrame], tmp_path: Path
+) -> None:
+    model, _ = sample_model
+    model.save(tmp_path / "b")
+    assert rs.RiskModel.load(tmp_path / "b").version_ == model.version_
+
+    def swap(m: dict[str, Any]) -> None:
+        names = m["features"]["names"]
+        names[0], names[1] = names[1], names[0]
+
+    _edit_manifest(tmp_path / "b", swap)
+    with pytest.raises(rs.BundleIntegrityError, match=r"not the same names or order.*the manifest was edited"):
+        rs.RiskModel.load(tmp_path / "b")
+    model.save(tmp_path / "c")
+    _edit_manifest(tmp_path / "c", lambda m: m["training"].update(trees=m["training"]["trees"] - 1))
+    with pytest.raises(rs.BundleIntegrityError, match=r"records \d+ trees and model.txt holds \d+"):
+        rs.RiskModel.load(tmp_path / "c")
+    model.save(tmp_path / "d")
+    _edit_manifest(tmp_path / "d", lambda m: m["holdout_metrics"].update(auc=0.99))
+    assert rs.RiskModel.load(tmp_path / "d").version_ != model.version_  # version_ covers every file
+    model.save(tmp_path / "e")
+    catalogue = pd.read_csv(tmp_path / "e" / "catalogue.csv")
+    catalogue.loc[0, "description"] = "a description changed by hand"
+    catalogue.to_csv(tmp_path / "e" / "catalogue.csv", index=False, lineterminator="\n")
+    _reseal(tmp_path / "e")
+    assert rs.RiskModel.load(tmp_path / "e").version_ != model.version_
+    model.save(tmp_path / "f")
+    (tmp_path / "f" / "model.txt").write_text("tree\nnot a model at all\n")
+    _reseal(tmp_path / "f")
+    with pytest.raises(rs.BundleIntegrityError, match=r"model\.txt is not a LightGBM model"):
+        rs.RiskModel.load(tmp_path / "f")
+
+
+def test_a_symbolic_link_inside_a_bundle_is_refused(
+    sample_model: tuple[rs.RiskModel, pd.DataFrame], tmp_path: Path
+) -> None:
+    model, _ = sample_model
+    bundle = model.save(tmp_path / "b")
+    elsewhere = tmp_path / "catalogue-elsewhere.csv"
+    (bundle / "catalogue.csv").rename(elsewhere)
+    (bundle / "catalogue.csv").symlink_to(elsewhere)
+    with pytest.raises(rs.BundleIntegrityError, match=r"\['catalogue.csv'\] are symbolic links"):
+        rs.RiskModel.load(bundle)
+
+
+def test_a_signed_bundle_loads_only_with_its_key(
+    sample_model: tuple[rs.RiskModel, pd.DataFrame], tmp_path: Path
+) -> None:
+    model, _ = sample_model
+    key = "correct horse battery staple"
+    bundle = model.save(tmp_path / "signed", key=key)
+    assert rs.RiskModel.load(bundle, key=key).version_ == model.version_
+    assert rs.RiskModel.load(bundle).version_ == model.version_  # without a key nothing is verified
+    with pytest.raises(rs.BundleIntegrityError, match="does not verify with the key given"):
+        rs.RiskModel.load(bundle, key="another key of enough length")
+    _edit_manifest(bundle, lambda m: m["holdout_metrics"].update(auc=0.99))
+    with pytest.raises(rs.BundleIntegrityError, match="does not verify with the key given"):
+        rs.RiskModel.load(bundle, key=key)
+    unsigned = model.save(tmp_path / "unsigned")
+    with pytest.raises(rs.BundleIntegrityError, match="carries no SIGNATURE"):
+        rs.RiskModel.load(unsigned, key=key)
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        model.save(tmp_path / "weak", key="short")
+    assert not (tmp_path / "weak").exists()
+    # Replacing a signed bundle with overwrite keeps it a bundle riskscore recognises.
+    model.save(bundle, overwrite=True, key=key)
+    assert rs.RiskModel.load(bundle, key=key).version_ == model.version_
+
+
+def test_the_command_line_signs_and_verifies_with_the_key_from_the_environment(
+    sample_model: tuple[rs.RiskModel, pd.DataFrame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from riskscore.cli import main
+
+    model, X = sample_model
+    unsigned = model.save(tmp_path / "unsigned")
+    monkeypatch.setenv("RISKSCORE_BUNDLE_KEY", "a key of at least sixteen bytes")
+    account, as_of = X.index[0]
+    data = str(rs.datasets.sample_dir())
+    code = main(["explain", "--model", str(unsigned), "--data", data, "--account", str(account), "--as-of",
+                 str(as_of.date())])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "carries no SIGNATURE" in err and len(err.strip().splitlines()) == 1
+
+
+# -------------------------------------------------- 14. an account is never scored before it existed
+
+
+def test_explain_before_the_account_opened_is_refused(
+    sample_model: tuple[rs.RiskModel, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from riskscore.cli import main
+
+    events = rs.datasets.load_sample()
+    first = events.accounts.sort_values("open_date").iloc[-1]
+    before = (first["open_date"] - pd.Timedelta(days=30)).date()
+    builder = rs.FeatureBuilder().fit(events)
+    with pytest.raises(rs.DataValidationError, match=r"observations.as_of: must be after the account's open_date"):
+        builder.transform(events, pd.DataFrame({"account_id": [first["account_id"]], "as_of": [before]}))
+    with pytest.raises(rs.DataValidationError, match="after the account's open_date"):  # opening day too
+        builder.transform(events, pd.DataFrame({"account_id": [first["account_id"]], "as_of": [first["open_date"]]}))
+    bundle = tmp_path / "bundle"
+    code = main(["train", "--data", str(rs.datasets.sample_dir()), "--start", "2023-06-01", "--end", "2024-06-01",
+                 "--out", str(bundle)])  # fmt: skip
+    assert code == 0
+    capsys.readouterr()
+    code = main(["explain", "--model", str(bundle), "--data", str(rs.datasets.sample_dir()), "--account",
+                 str(first["account_id"]), "--as-of", str(before)])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 2 and "after the account's open_date" in captured.err and not captured.out
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+# --------------------------------- 12. identifiers, free text and personal details are never features
+
+
+def test_identifiers_and_free_text_never_become_features(sample_xy: dict[str, Any], tmp_path: Path) -> None:
+    events = sample_xy["events"]
+    accounts = events.accounts.copy()
+    n = len(accounts)
+    rng = np.random.default_rng(0)
+    first = np.array(["Jane", "John", "Wei", "Li", "Maria", "Ahmed", "Olga", "Kenji"])
+    last = np.array(["Doe", "Smith", "Zhang", "Wang", "Garcia", "Khan", "Ivanova", "Sato", "Brown", "Lee"])
+    accounts["customer_name"] = [f"{a} {b}" for a, b in zip(rng.choice(first, n), rng.choice(last, n), strict=True)]
+    accounts["national_id"] = rng.permutation(n) + 10**8
+    accounts["crm_ref"] = rng.permutation(n) + 5 * 10**8  # nothing in its name gives it away
+    accounts["email"] = "someone@example.com"  # one value: its name alone rules it out
+    accounts["branch_code"] = [f"B{int(v):04d}" for v in rng.integers(0, 400, n)]  # free-form, many levels
+    accounts["region"] = rng.choice(["north", "south", "east"], n)
+    accounts.loc[accounts.index[:3], "region"] = "Jane Doe's street"  # a rare value: never stored
+    rich = rs.EventData(**{**events.tables, "accounts": accounts}, protected=events.protected)
+    builder = rs.FeatureBuilder().fit(rich)
+    names = list(builder.catalogue_.index)
+    for col in ("customer_name", "national_id", "crm_ref", "email", "branch_code"):
+        assert not any(col in f for f in names), col
+        assert col in builder.excluded_
+    assert "its name says" in builder.excluded_["customer_name"]
+    assert "its name says" in builder.excluded_["national_id"]
+    assert "every one of its 2,000 values is different" in builder.excluded_["crm_ref"]
+    assert "distinct values (more than 20)" in builder.excluded_["branch_code"]
+    assert "acct_region" in names and builder.fitted_["account"]["categorical"]["region"] == ["east", "north", "south"]
+    record = json.dumps(builder.to_dict())
+    assert "Jane" not in record and "street" not in record and "example.com" not in record
+    obs = rs.observation_dates(rich, start="2024-03-01", end="2024-06-01")
+    X = builder.transform(rich, obs)
+    y = rs.make_labels(rich, obs)
+    known = y.notna().to_numpy()
+    model = rs.RiskModel().fit(X[known], y[known].astype(int).set_axis(X[known].index), builder=builder)
+    bundle = model.save(tmp_path / "bundle")
+    for file in bundle.iterdir():
+        text = file.read_text(encoding="utf-8")
+        assert "Jane" not in text and "Doe" not in text and "example.com" not in text, file.name
+
+
+# ----------------------------------------------- 7. a CSV round trip keeps every digit; ids never wrap
+
+
+def test_a_csv_round_trip_keeps_sub_second_timestamps(tmp_path: Path) -> None:
+    events = _small_events()
+    precise = rs.EventData(
+        **{
+            **events.tables,
+            "transactions": pd.DataFrame(
+                {
+                    "account_id": [1, 1, 2],
+                    "timestamp": pd.to_datetime(
+                        ["2024-01-05 10:00:00.123456789", "2024-01-05 10:00:00.5", "2024-01-06 00:00:00"],
+                        format="ISO8601",
+                    ),
+                    "amount": [10.0, 0.1 + 0.2, 1e-7],
+                }
+            ),
+        }
+    )
+    precise.to_dir(tmp_path, format="csv")
+    back = rs.EventData.from_dir(tmp_path)
+    assert back.equals(precise)
+    assert back.transactions["timestamp"].iloc[0] == pd.Timestamp("2024-01-05 10:00:00.123456789")
+
+
+@pytest.mark.parametrize(
+    "ids", [[2**63, 5], [2**64 - 1, 5], [1e19, 5.0], [2.0**60, 5.0]], ids=["2^63", "2^64-1", "1e19", "2^60 float"]
+)
+def test_ids_a_signed_64_bit_integer_cannot_hold_exactly_are_refused(ids: list[Any]) -> None:
+    accounts = pd.DataFrame({"account_id": ids, "open_date": ["2024-01-01"] * 2, "credit_limit": [1.0, 1.0]})
+    statements = pd.DataFrame(
+        {"account_id": ids, "statement_date": ["2024-02-01"] * 2, "balance": 1.0, "payment": 0.0, "dpd": 0}
+    )
+    with pytest.raises(
+        rs.DataValidationError,
+        match=r"accounts\.account_id: account_id (must fit a signed 64-bit|stored as floats must be below 2\^53)",
+    ):
+        rs.EventData(accounts=accounts, statements=statements)
+    text = rs.EventData(accounts=accounts.assign(account_id=[str(int(v)) for v in ids]),
+                        statements=statements.assign(account_id=[str(int(v)) for v in ids]))  # fmt: skip
+    assert text.accounts["account_id"].tolist() == sorted(str(int(v)) for v in ids)
+
+
+def test_observation_dates_without_any_event_row_asks_for_a_start() -> None:
+    events = _small_events()
+    empty = rs.EventData(
+        accounts=events.accounts, statements=events.statements.iloc[:0], transactions=events.transactions.iloc[:0]
+    )
+    with pytest.raises(ValueError, match=r"the events hold no statement, instalment or transaction.*give start="):
+        rs.observation_dates(empty)
+    grid = rs.observation_dates(empty, start="2024-03-01", end="2024-03-01", eligible="all")
+    assert sorted(grid["account_id"]) == [1, 2]

@@ -278,7 +278,7 @@ def test_essential_categories_are_configurable(spending_events: rs.EventData) ->
 # --------------------------------------------------------------------------- account
 
 
-def test_account_by_hand() -> None:
+def test_account_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     accounts = pd.DataFrame(
         {
             "account_id": [30, 31],
@@ -303,6 +303,11 @@ def test_account_by_hand() -> None:
         }
     )
     events = rs.EventData(accounts=accounts, statements=statements)
+    default = FeatureBuilder(windows=("45D",), families=["account"]).fit(events)
+    assert default.excluded_["region"] == "fewer than two values held by at least 30 accounts each"
+    import riskscore.features.account as account_family
+
+    monkeypatch.setattr(account_family, "MIN_LEVEL_ROWS", 1)  # two accounts: let each level count
     builder = FeatureBuilder(windows=("45D",), families=["account"]).fit(events)
     assert builder.excluded_ == {"Gender": "protected attribute", "age": "protected attribute"}
     obs = pd.DataFrame({"account_id": [30, 31], "as_of": [T("2024-01-01"), T("2024-01-01")]})

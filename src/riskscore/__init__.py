@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from riskscore import datasets, features, monitor, segments
 from riskscore._version import __version__
-from riskscore.batch import BatchResult, score_batch
+from riskscore.batch import BatchResult, read_scores, score_batch
 from riskscore.data import TABLES, EventData
 from riskscore.errors import (
+    BatchOutputError,
     BundleIntegrityError,
     DataValidationError,
     NotFittedError,
@@ -30,6 +31,7 @@ from riskscore.report import report
 __all__ = [
     "TABLES",
     "AdditivityError",
+    "BatchOutputError",
     "BatchResult",
     "BundleIntegrityError",
     "DataValidationError",
@@ -50,6 +52,7 @@ __all__ = [
     "make_labels",
     "monitor",
     "observation_dates",
+    "read_scores",
     "recommend",
     "report",
     "score_batch",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+import riskscore.cli_options as opt
 
 __all__ = ["main"]
 
@@ -33,9 +36,11 @@ def _version() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = opt.OneLineParser(
         prog="riskscore",
         description="Early-warning credit risk: features, calibrated PD, reason codes, compliant outreach.",
+        epilog="Set RISKSCORE_BUNDLE_KEY (a secret of at least 16 bytes) to sign the bundles train and demo write "
+        "and to load only bundles signed with it.",
     )
     parser.add_argument("--version", action="version", version=f"riskscore {_version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
@@ -66,10 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         "(30+ days past due within --horizon) and the features; train a calibrated model; save the bundle.",
     )
     train.add_argument("--data", type=Path, required=True, help="event-data folder (one file per table)")
-    train.add_argument("--start", required=True, help="first monthly as_of date of the training grid")
-    train.add_argument("--end", required=True, help="last monthly as_of date of the training grid")
-    train.add_argument("--horizon", default="90D", help="target window (default: %(default)s)")
-    train.add_argument("--dpd", type=int, default=30, help="days past due that count as default (default: 30)")
+    train.add_argument("--start", type=opt.date, required=True, help="first monthly as_of date of the training grid")
+    train.add_argument("--end", type=opt.date, required=True, help="last monthly as_of date of the training grid")
+    train.add_argument("--horizon", type=opt.horizon, default="90D", help="target window (default: %(default)s)")
+    train.add_argument(
+        "--dpd", type=opt.positive_int, default=30, help="days past due that count as default (default: 30)"
+    )
     train.add_argument("--out", type=Path, required=True, help="bundle folder to write")
     train.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
     train.set_defaults(run=_train)
@@ -83,18 +90,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--model", type=Path, required=True, help="model bundle folder")
     score.add_argument("--data", type=Path, required=True, help="event-data folder")
-    score.add_argument("--as-of", required=True, help="scoring date (YYYY-MM-DD)")
+    score.add_argument("--as-of", type=opt.date, required=True, help="scoring date (YYYY-MM-DD)")
     score.add_argument("--out", type=Path, required=True, help="output folder")
     score.add_argument("--explain", choices=["recommended", "all", "none"], default="recommended")
-    score.add_argument("--chunk-size", type=int, default=50_000, help="accounts per chunk (default: %(default)s)")
-    score.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
+    score.add_argument(
+        "--chunk-size", type=opt.positive_int, default=50_000, help="accounts per chunk (default: %(default)s)"
+    )
+    score.add_argument("--jobs", type=opt.jobs, default=-1, help="worker processes (default: -1, all cores)")
     score.add_argument("--backend", choices=["local", "dask"], default="local", help="joblib workers or a Dask cluster")
     score.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local cluster)")
     score.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the reasons")
     score.add_argument("--no-resume", action="store_true", help="refuse to continue a run found in --out")
     score.add_argument("--policy", default=None, help="recommend outreach under this policy (name or file)")
-    score.add_argument("--capacity", default=None, help="daily capacity per channel, e.g. call=500,sms=5000")
-    score.add_argument("--now", default=None, help="moment of the decisions, tz-aware ISO (default: as-of, UTC)")
+    score.add_argument(
+        "--capacity", type=opt.capacity, default=None, help="daily capacity per channel, e.g. call=500,sms=5000"
+    )
+    score.add_argument(
+        "--now", type=opt.moment, default=None, help="moment of the decisions, tz-aware ISO (default: as-of, UTC)"
+    )
     score.set_defaults(run=_score)
 
     rec = commands.add_parser(
@@ -106,15 +119,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--model", type=Path, required=True, help="model bundle folder")
     rec.add_argument("--data", type=Path, required=True, help="event-data folder")
-    rec.add_argument("--as-of", required=True, help="scoring date (YYYY-MM-DD)")
+    rec.add_argument("--as-of", type=opt.date, required=True, help="scoring date (YYYY-MM-DD)")
     rec.add_argument("--policy", required=True, help="cn-2026, us-regf, uk-conc or a policy file")
-    rec.add_argument("--now", required=True, help="moment of the decisions, tz-aware ISO, e.g. 2024-12-02T09:00+08:00")
-    rec.add_argument("--out", type=Path, required=True, help="recommendations file (.parquet)")
-    rec.add_argument("--capacity", default=None, help="daily capacity per channel, e.g. call=500,sms=5000")
+    rec.add_argument(
+        "--now",
+        type=opt.moment,
+        required=True,
+        help="moment of the decisions, tz-aware ISO, e.g. 2024-12-02T09:00+08:00",
+    )
+    rec.add_argument("--out", type=opt.new_file(".parquet"), required=True, help="recommendations file (.parquet)")
+    rec.add_argument(
+        "--capacity", type=opt.capacity, default=None, help="daily capacity per channel, e.g. call=500,sms=5000"
+    )
     rec.add_argument("--lang", choices=["en", "zh"], default=None, help="message language (default: the policy's)")
-    rec.add_argument("--seed", type=int, default=0, help="seed of the control group (default: 0)")
-    rec.add_argument("--control-share", type=float, default=0.05, help="share held out (default: 0.05)")
-    rec.add_argument("--audit", type=Path, default=None, help="append the decisions to this JSON-lines audit log")
+    rec.add_argument("--seed", type=opt.whole, default=0, help="seed of the control group (default: 0)")
+    rec.add_argument("--control-share", type=opt.share, default=0.05, help="share held out (default: 0.05)")
+    rec.add_argument(
+        "--audit", type=opt.new_file(".jsonl"), default=None, help="append the decisions to this JSON-lines audit log"
+    )
     rec.set_defaults(run=_recommend)
 
     rep = commands.add_parser(
@@ -125,9 +147,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--model", type=Path, required=True, help="model bundle folder")
     rep.add_argument("--data", type=Path, required=True, help="event-data folder")
-    rep.add_argument("--out", type=Path, required=True, help="HTML file to write")
-    rep.add_argument("--start", default=None, help="first monthly as_of evaluated (default: all)")
-    rep.add_argument("--end", default=None, help="last monthly as_of evaluated (default: all)")
+    rep.add_argument("--out", type=opt.new_file(".html"), required=True, help="HTML file to write")
+    rep.add_argument("--start", type=opt.date, default=None, help="first monthly as_of evaluated (default: all)")
+    rep.add_argument("--end", type=opt.date, default=None, help="last monthly as_of evaluated (default: all)")
     rep.add_argument("--policy", default="cn-2026", help="outreach policy shown (default: %(default)s)")
     rep.add_argument("--lang", choices=["en", "zh"], default="en")
     rep.set_defaults(run=_report)
@@ -140,9 +162,11 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--model", type=Path, required=True, help="model bundle folder")
     explain.add_argument("--data", type=Path, required=True, help="event-data folder")
     explain.add_argument("--account", required=True, help="account_id")
-    explain.add_argument("--as-of", required=True, help="date (YYYY-MM-DD)")
+    explain.add_argument("--as-of", type=opt.date, required=True, help="date (YYYY-MM-DD)")
     explain.add_argument("--lang", choices=["en", "zh"], default="en")
-    explain.add_argument("--plot", type=Path, default=None, help="write a waterfall chart to this PNG file")
+    explain.add_argument(
+        "--plot", type=opt.new_file(".png"), default=None, help="write a waterfall chart to this PNG file"
+    )
     explain.set_defaults(run=_explain)
     return parser
 
@@ -237,7 +261,7 @@ def _demo(args: argparse.Namespace) -> int:
     _write(args.out / "scores.parquet", lambda p: scores.to_parquet(p))
     _write(args.out / "evaluation.csv", lambda p: report.to_frame().to_csv(p))
     _write(args.out / "recommendations.parquet", lambda p: _flat(recs).to_parquet(p))
-    model.save(args.out / "model", overwrite=True)
+    model.save(args.out / "model", overwrite=True, key=_bundle_key())
     print()
     print(
         f"summary.csv, features.parquet (features and target), evaluation.csv, scores.parquet, "
@@ -276,7 +300,7 @@ def _train(args: argparse.Namespace) -> int:
     X = builder.fit_transform(events, obs)[complete]
     y = labels[complete].astype(int).set_axis(X.index)
     model = RiskModel(random_state=0).fit(X, y, builder=builder)
-    model.save(args.out, overwrite=args.overwrite)
+    model.save(args.out, overwrite=args.overwrite, key=_bundle_key())
     holdout = model.manifest_.get("holdout_metrics", {})
     auc = holdout.get("auc")
     print(
@@ -293,7 +317,7 @@ def _score(args: argparse.Namespace) -> int:
 
     logging.getLogger("riskscore").setLevel(logging.INFO if not sys.stderr.isatty() else logging.WARNING)
     result = score_batch(
-        args.model,
+        _load_model(args.model),
         args.data,
         args.as_of,
         args.out,
@@ -304,8 +328,8 @@ def _score(args: argparse.Namespace) -> int:
         resume=not args.no_resume,
         lang=args.lang,
         policy=args.policy,
-        capacity=_capacity(args.capacity),
-        now=None if args.now is None else pd.Timestamp(args.now),
+        capacity=args.capacity,
+        now=args.now,
         client=args.scheduler,
     )
     print(result)
@@ -314,15 +338,12 @@ def _score(args: argparse.Namespace) -> int:
 
 def _recommend(args: argparse.Namespace) -> int:
     from riskscore.labels import observation_dates
-    from riskscore.model import RiskModel
     from riskscore.outreach import OutreachPolicy, Treatments, recommend
 
-    model = RiskModel.load(args.model)
+    model = _load_model(args.model)
     if model.builder_ is None:
         raise ValueError("the bundle carries no FeatureBuilder: train it with riskscore train or fit(..., builder=)")
-    if args.out.suffix != ".parquet":
-        raise ValueError(f"--out must be a .parquet file; got {args.out}")
-    now = pd.Timestamp(args.now)
+    now = args.now
     policy = OutreachPolicy.load(args.policy)
     events = _events(args.data)
     obs = observation_dates(events, freq="D", start=args.as_of, end=args.as_of)
@@ -338,7 +359,7 @@ def _recommend(args: argparse.Namespace) -> int:
         events,
         policy,
         now=now,
-        capacity=_capacity(args.capacity),
+        capacity=args.capacity,
         control_share=args.control_share,
         seed=args.seed,
         lang=args.lang,
@@ -365,29 +386,21 @@ def _report(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")  # Chinese text without a CJK font
         path = report(
-            args.model, args.data, args.out, start=args.start, end=args.end, policy=args.policy, lang=args.lang
+            _load_model(args.model),
+            args.data,
+            args.out,
+            start=args.start,
+            end=args.end,
+            policy=args.policy,
+            lang=args.lang,
         )
     print(f"report written to {path} ({path.stat().st_size / 1024:,.0f} KiB, charts embedded)")
     return EXIT_OK
 
 
-def _capacity(text: str | None) -> dict[str, int] | None:
-    """``call=500,sms=5000`` -> {"call": 500, "sms": 5000}."""
-    if text is None:
-        return None
-    out = {}
-    for item in text.split(","):
-        key, sep, value = item.partition("=")
-        if not sep or not value.strip().isdigit():
-            raise ValueError(f"--capacity must look like call=500,sms=5000; got {text!r}")
-        out[key.strip()] = int(value)
-    return out
-
-
 def _explain(args: argparse.Namespace) -> int:
-    from riskscore.model import RiskModel
 
-    model = RiskModel.load(args.model)
+    model = _load_model(args.model)
     if model.builder_ is None:
         raise ValueError("the bundle carries no FeatureBuilder: train it with riskscore train or fit(..., builder=)")
     events = _events(args.data)
@@ -429,6 +442,20 @@ def _explain(args: argparse.Namespace) -> int:
             print("note: no font with Chinese glyphs is installed; the chart's Chinese text shows as boxes")
         print(f"waterfall written to {args.plot}")
     return EXIT_OK
+
+
+def _bundle_key() -> str | None:
+    """The bundle signing key from the environment (``RISKSCORE_BUNDLE_KEY``), if set."""
+    from riskscore.model.bundle import KEY_ENV
+
+    return os.environ.get(KEY_ENV) or None
+
+
+def _load_model(path: Path) -> Any:
+    """The bundle at ``path``, verified against the signing key when ``RISKSCORE_BUNDLE_KEY`` is set."""
+    from riskscore.model import RiskModel
+
+    return RiskModel.load(path, key=_bundle_key())
 
 
 def _write(target: Path, write: Callable[[Path], object]) -> None:
@@ -476,13 +503,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RiskscoreError, FileNotFoundError, FileExistsError, ValueError) as exc:
         if args.debug:
             raise
-        print(f"riskscore {args.command}: error: {exc}", file=sys.stderr)
+        text = "; ".join(line.strip().lstrip("- ") for line in str(exc).splitlines() if line.strip())
+        print(f"riskscore {args.command}: error: {text}", file=sys.stderr)
         return EXIT_INVALID
     except Exception as exc:  # an unexpected failure: say so plainly
         if args.debug:
             raise
         print(
-            f"riskscore {args.command}: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug)",
+            f"riskscore {args.command}: unexpected error: {type(exc).__name__}: "
+            + " ".join(str(exc).split())
+            + " (rerun with --debug)",
             file=sys.stderr,
         )
         return EXIT_ERROR

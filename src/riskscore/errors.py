@@ -14,6 +14,7 @@ from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 __all__ = [
     "AdditivityError",
     "AuditError",
+    "BatchOutputError",
     "BundleIntegrityError",
     "DataValidationError",
     "NotFittedError",
@@ -115,3 +116,7 @@ class AdditivityError(RiskscoreError, ArithmeticError):
 
 class AuditError(RiskscoreError):
     """An audit record is malformed or its inputs do not match their hash."""
+
+
+class BatchOutputError(RiskscoreError):
+    """A batch output folder is incomplete, in use by another run, or not what riskscore wrote."""

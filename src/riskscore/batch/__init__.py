@@ -1,5 +1,6 @@
 """Batch scoring: the whole book in chunks, resumable, never half-written (see :mod:`riskscore.batch.run`)."""
 
+from riskscore.batch.read import read_scores
 from riskscore.batch.run import BatchResult, score_batch
 
-__all__ = ["BatchResult", "score_batch"]
+__all__ = ["BatchResult", "read_scores", "score_batch"]

@@ -9,6 +9,9 @@ the chunk's part from its staged inputs.
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from riskscore.batch.manifest import part_path
 from riskscore.batch.schemas import error_rows, outreach_rows, part_rows, write_parquet
 from riskscore.batch.source import validated
 from riskscore.data import EventData
@@ -43,12 +47,47 @@ class Job:
     now: pd.Timestamp | None = None
     events_tz: str | None = None
     id_dtype: str = "int64"
+    parent_pid: int | None = None  # local workers end when this process is gone
+
+
+_WATCHED: set[int] = set()
+
+
+def watch_parent(pid: int | None) -> None:
+    """In a worker process: end it when the process that started the run is gone (also after kill -9).
+
+    A daemon thread checks every second that the parent is still there (not
+    reparented, still alive); in the parent itself this does nothing.
+    """
+    if pid is None or pid == os.getpid() or pid in _WATCHED:
+        return
+    _WATCHED.add(pid)
+    started_under = os.getppid()
+
+    def gone() -> bool:
+        if os.getppid() != started_under:
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def watch() -> None:
+        while not gone():
+            time.sleep(1.0)
+        os._exit(70)  # the run is over: no part of it may be written after its parent died
+
+    threading.Thread(target=watch, name="riskscore-parent-watch", daemon=True).start()
 
 
 def run_chunk(
     k: int, ids: np.ndarray, tables: dict[str, pd.DataFrame], protected: tuple[str, ...] | None, job: Job
 ) -> dict[str, Any]:
     """Score one chunk and write its part (errors first: the part's presence means the chunk is whole)."""
+    watch_parent(job.parent_pid)
     events, errors = validated(tables, protected)
     rows = pd.DataFrame()
     expl = None
@@ -58,7 +97,7 @@ def run_chunk(
     err = pd.DataFrame(errors, columns=["account_id", "reason"])
     write_parquet(job.output / ".stage" / f"errors-{k:05d}.parquet", error_rows(err, ids))
     if job.policy is None:
-        write_parquet(job.output / f"part-{k:05d}.parquet", part_rows(rows, job.id_dtype))
+        write_parquet(part_path(job.output, k, staged=True), part_rows(rows, job.id_dtype))
     else:
         _stage(k, rows, events, expl, job)
     return {"chunk": k, "scored": len(rows), "errors": len(err)}
@@ -94,10 +133,11 @@ def _nested_to_json(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame
 
 def finalise(k: int, granted: Mapping[Any, Mapping[str, Any]], job: Job) -> dict[str, Any]:
     """Second pass of a chunk: its decisions under the book-wide allocation, written as its part."""
+    watch_parent(job.parent_pid)
     stage = job.output / ".stage"
     frame = pd.read_parquet(stage / f"inputs-{k:05d}.parquet")
     if frame.empty:
-        write_parquet(job.output / f"part-{k:05d}.parquet", outreach_rows(pd.DataFrame(), frame, job.id_dtype))
+        write_parquet(part_path(job.output, k, staged=True), outreach_rows(pd.DataFrame(), frame, job.id_dtype))
         return {"chunk": k}
     frame["evidence"] = [tuple(json.loads(v)) for v in frame["evidence"]]
     frame["reasons"] = pd.Series([json.loads(v) for v in frame["reasons"]], dtype=object).to_numpy()
@@ -107,7 +147,7 @@ def finalise(k: int, granted: Mapping[Any, Mapping[str, Any]], job: Job) -> dict
     inputs = Inputs(frame=frame, contacts=None if contacts.empty else contacts, events_tz=job.events_tz)
     mine = {a: granted[a] for a in frame["account_id"].tolist() if a in granted}
     out, _ = decide(inputs, job.policy, job.treatments, job.templates, job.now, job.settings, granted=mine)
-    write_parquet(job.output / f"part-{k:05d}.parquet", outreach_rows(out, frame, job.id_dtype))
+    write_parquet(part_path(job.output, k, staged=True), outreach_rows(out, frame, job.id_dtype))
     return {"chunk": k}
 
 

@@ -8,11 +8,17 @@ its own parquet part through a temporary file renamed into place.
 
 Output folder::
 
-    part-00000.parquet ...   one per chunk, rows sorted by account_id
+    part-00000.parquet ...   one per chunk, rows sorted by account_id (in .stage/ until
+                             the run is complete)
     _errors.parquet          every input account not scored, with the reason (the leading
                              underscore keeps it out of ``pd.read_parquet(output)``)
-    _manifest.json           the run's parameters and its finished chunks
+    _manifest.json           the run's parameters, a fingerprint of its inputs, its finished chunks
+    INCOMPLETE               while the run is unfinished: ``pd.read_parquet(output)`` fails on it
     _SUCCESS                 written last, once every account is accounted for
+    .riskscore.lock          held while a run writes: a second run into the folder is refused
+
+Read a finished output with :func:`riskscore.read_scores`, which refuses one
+that is not complete.
 
 With a policy, capacity is shared by the whole book, so outreach runs in two
 passes (:mod:`riskscore.batch.shared_capacity`). The result is the one
@@ -35,7 +41,16 @@ import numpy as np
 import pandas as pd
 
 from riskscore.batch.chunk import Job
-from riskscore.batch.manifest import ERRORS, FORMAT, chunk_files_exist, finish, prepare_output, write_manifest
+from riskscore.batch.manifest import (
+    ERRORS,
+    FORMAT,
+    check_foreign,
+    chunk_files_exist,
+    finish,
+    output_lock,
+    prepare_output,
+    write_manifest,
+)
 from riskscore.batch.runners import Runner, execute, progress_callback
 from riskscore.batch.shared_capacity import outreach_setup, second_pass
 from riskscore.batch.source import Source
@@ -161,6 +176,7 @@ def score_batch(
         raise ValueError(f"as_of must be a date (naive, midnight); got {as_of!r}")
     # Absolute: worker processes may have been started in another working directory.
     out = Path(output).resolve()
+    check_foreign(out)  # before anything is created in it
     source = Source(events)
     ids = np.sort(source.account_ids())
     chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
@@ -177,8 +193,20 @@ def score_batch(
         "chunk_size": int(chunk_size),
         "accounts": len(ids),
         "accounts_sha256": hashlib.sha256(pd.util.hash_array(ids).tobytes()).hexdigest(),
+        "inputs": source.fingerprint(),
         "outreach": outreach.get("params"),
     }
+    with output_lock(out):
+        return _run(out, params, resume, chunks, ids, source, model, day, explain, lang, outreach, policy,
+                    n_jobs, backend, client, progress, start)  # fmt: skip
+
+
+def _run(
+    out: Path, params: dict[str, Any], resume: bool, chunks: list[np.ndarray], ids: np.ndarray, source: Source,
+    model: RiskModel, day: pd.Timestamp, explain: str, lang: str, outreach: dict[str, Any], policy: Any,
+    n_jobs: int | None, backend: str, client: Any, progress: bool | None, start: float,
+) -> BatchResult:  # fmt: skip
+    """The run itself, under the output folder's lock."""
     done = prepare_output(out, params, resume)
     job = Job(
         model=model,
@@ -193,6 +221,7 @@ def score_batch(
         now=outreach.get("now"),
         events_tz=outreach.get("events_tz"),
         id_dtype=str(ids.dtype) if np.issubdtype(ids.dtype, np.integer) else "object",
+        parent_pid=os.getpid() if backend == "local" else None,
     )
     staged = policy is not None
     todo = [k for k in range(len(chunks)) if k not in done or not chunk_files_exist(out, k, staged)]

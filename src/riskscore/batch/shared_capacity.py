@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from riskscore.batch.chunk import Job, finalise
-from riskscore.batch.manifest import write_manifest
+from riskscore.batch.manifest import part_path, write_manifest
 from riskscore.batch.runners import Runner
 from riskscore.batch.schemas import write_parquet
 from riskscore.outreach import OutreachPolicy, Templates, Treatments
@@ -101,7 +101,8 @@ def second_pass(
     for a in granted:
         by_chunk.setdefault(chunk_of[a], []).append(a)
     final = {int(k) for k, v in done.items() if v.get("final")}
-    todo = [k for k in range(chunks) if k not in final or not (out / f"part-{k:05d}.parquet").exists()]
+    written = [part_path(out, k, staged=True).exists() or part_path(out, k).exists() for k in range(chunks)]
+    todo = [k for k in range(chunks) if k not in final or not written[k]]
     results = runner.map(finalise, ((k, {a: granted[a] for a in by_chunk.get(k, [])}, job) for k in todo), len(todo))
     for finished in results:
         done[finished["chunk"]]["final"] = True

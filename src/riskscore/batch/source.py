@@ -7,6 +7,7 @@ row-group filters on ``account_id``, so memory follows the chunk size.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from riskscore._io import sha256_file
 from riskscore.data import EventData
-from riskscore.data.files import check_complete, find_tables, missing_columns, read_protected, read_table
+from riskscore.data.files import (
+    check_complete,
+    find_tables,
+    missing_columns,
+    read_protected,
+    read_table,
+    unreadable,
+)
 from riskscore.errors import DataValidationError, Problem
 
 __all__ = ["Source", "validated"]
@@ -50,9 +59,55 @@ class Source:
             raise DataValidationError(problems)  # a whole table is wrong: stop before any work
         self.protected = read_protected(folder)
         self.accounts = read_table(self.files["accounts"])
+        problems = self._id_kinds()
+        if problems:
+            raise DataValidationError(problems)
         for name, path in self.files.items():
             if name != "accounts" and not path.name.endswith(".parquet"):
                 self.loaded[name] = read_table(path)  # CSV has no row-group statistics: read once
+
+    def _id_kinds(self) -> list[Problem]:
+        """A problem for each parquet table whose ``account_id`` is not of the accounts' kind (integers or text)."""
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        integers = pd.api.types.is_integer_dtype(self.accounts["account_id"].dtype)
+        problems = []
+        for name, path in self.files.items():
+            if name == "accounts" or not path.name.endswith(".parquet"):
+                continue
+            try:
+                kind = ds.dataset(path, format="parquet").schema.field("account_id").type
+            except (pa.ArrowException, OSError, KeyError) as exc:
+                raise unreadable(path, exc) from exc
+            if pa.types.is_integer(kind) != integers:
+                want = "integers" if integers else "text"
+                problems.append(
+                    Problem(
+                        name,
+                        "account_id",
+                        "id_kind",
+                        f"must be of the kind of accounts.account_id ({want}); the file {path.name} holds {kind}",
+                    )
+                )
+        return problems
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the inputs' contents: each table file's name, size and bytes, or each table's values.
+
+        Part of a run's identity: a resume after the event data changed is refused
+        instead of keeping scores computed from the old data.
+        """
+        digest = hashlib.sha256()
+        digest.update(repr(tuple(self.protected or ())).encode())
+        if self.memory is not None:
+            for name, df in sorted(self.memory.tables.items()):
+                digest.update(f"{name}:{list(df.columns)}:{[str(t) for t in df.dtypes]}:{len(df)}".encode())
+                digest.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+            return digest.hexdigest()
+        for name, path in sorted(self.files.items()):
+            digest.update(f"{name}:{path.name}:{path.stat().st_size}:{sha256_file(path)}".encode())
+        return digest.hexdigest()
 
     def account_ids(self) -> np.ndarray:
         """The distinct account ids of the accounts table."""
@@ -83,13 +138,17 @@ class Source:
             elif name in self.loaded:
                 df = self.loaded[name]
             else:
+                import pyarrow as pa
                 import pyarrow.dataset as ds
 
-                if name not in self.datasets:
-                    self.datasets[name] = ds.dataset(self.files[name], format="parquet")
-                table = self.datasets[name].to_table(
-                    filter=(ds.field("account_id") >= lo) & (ds.field("account_id") <= hi)
-                )
+                try:
+                    if name not in self.datasets:
+                        self.datasets[name] = ds.dataset(self.files[name], format="parquet")
+                    table = self.datasets[name].to_table(
+                        filter=(ds.field("account_id") >= lo) & (ds.field("account_id") <= hi)
+                    )
+                except (pa.ArrowException, OSError) as exc:
+                    raise unreadable(self.files[name], exc) from exc
                 df = table.to_pandas()
                 del table
             out[name] = df.loc[df["account_id"].isin(wanted).to_numpy()].reset_index(drop=True)

@@ -78,6 +78,24 @@ def plain(value: object) -> object:
 # --------------------------------------------------------------------------- kinds
 
 
+_INT64_MAX = 2**63 - 1
+_FLOAT_EXACT = 2.0**53
+
+
+def _fits_int64(chk: Checker, col: str, s: pd.Series, over: np.ndarray) -> pd.Series | None:
+    """``s`` as int64, or a problem for the ids a signed 64-bit integer cannot hold (never a wrapped id)."""
+    if over.any():
+        chk.add(
+            col,
+            "id_range",
+            f"account_id must fit a signed 64-bit integer (below 2^63); got {chk.first_bad(s, over)}: "
+            "store such ids as text",
+            over,
+        )
+        return None
+    return s.astype("int64")
+
+
 def _to_id(chk: Checker, col: str, s: pd.Series) -> pd.Series | None:
     null = s.isna().to_numpy()
     if null.any():
@@ -88,6 +106,8 @@ def _to_id(chk: Checker, col: str, s: pd.Series) -> pd.Series | None:
         chk.add(col, "dtype", f"account_id must be integers or text; got dtype {dtype}")
         return None
     if pd.api.types.is_integer_dtype(dtype):
+        if pd.api.types.is_unsigned_integer_dtype(dtype):
+            return _fits_int64(chk, col, s, s.to_numpy() > np.uint64(_INT64_MAX))
         return s.astype("int64")
     if pd.api.types.is_float_dtype(dtype):
         values = s.to_numpy(dtype="float64")
@@ -100,13 +120,23 @@ def _to_id(chk: Checker, col: str, s: pd.Series) -> pd.Series | None:
                 bad,
             )
             return None
+        inexact = np.abs(values) > _FLOAT_EXACT
+        if inexact.any():
+            chk.add(
+                col,
+                "id_range",
+                f"account_id stored as floats must be below 2^53 to be exact (larger ones have lost digits); "
+                f"got {chk.first_bad(s, inexact)}: store the ids as integers or text",
+                inexact,
+            )
+            return None
         return s.astype("int64")
     values = s.to_numpy(dtype=object)
     types = {type(v) for v in values}
     if types <= {str}:
         return s.astype(str)
     if all(issubclass(t, (int, np.integer)) and not issubclass(t, (bool, np.bool_)) for t in types):
-        return s.astype("int64")
+        return _fits_int64(chk, col, s, np.array([not -_INT64_MAX - 1 <= int(v) <= _INT64_MAX for v in values]))
     names = sorted(t.__name__ for t in types)
     bad = np.array([not isinstance(v, str) for v in values])
     chk.add(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from riskscore.data.schema import SCHEMA, TABLES
-from riskscore.errors import Problem
+from riskscore.errors import DataValidationError, Problem
 
 __all__ = [
     "METADATA_FILE",
@@ -24,6 +24,7 @@ __all__ = [
     "missing_columns",
     "read_protected",
     "read_table",
+    "unreadable",
     "write_table",
 ]
 
@@ -57,7 +58,7 @@ def check_complete(folder: Path, files: dict[str, Path]) -> list[Problem]:
         return []
     try:
         record = json.loads(meta.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         return [
             Problem(METADATA_FILE, None, "metadata", f"must be the JSON riskscore writes; got unreadable text ({exc})")
         ]
@@ -89,13 +90,50 @@ def check_complete(folder: Path, files: dict[str, Path]) -> list[Problem]:
     return []
 
 
-def columns_of(path: Path) -> set[str]:
-    """The column names of a table file, read without reading its rows."""
-    if path.name.endswith(".parquet"):
-        import pyarrow.dataset as ds
+def _table_of(path: Path) -> str:
+    name = path.name
+    for suffix in SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name
 
-        return set(ds.dataset(path, format="parquet").schema.names)
-    return set(pd.read_csv(path, nrows=0).columns)
+
+def unreadable(path: Path, exc: BaseException) -> DataValidationError:
+    """The one error for a table file that cannot be read, naming the file and what it must be."""
+    kind = "a parquet file" if path.name.endswith(".parquet") else "a CSV file with a header line (UTF-8)"
+    detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+    problem = Problem(
+        _table_of(path), None, "unreadable", f"the file {path.name} must be {kind}; it cannot be read ({detail})"
+    )
+    return DataValidationError([problem])
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    import zlib
+
+    import pyarrow as pa
+
+    return (
+        pa.ArrowException,
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+        OSError,
+        EOFError,
+        zlib.error,
+        ValueError,
+    )
+
+
+def columns_of(path: Path) -> set[str]:
+    """The column names of a table file, read without reading its rows (a clear error if it cannot be read)."""
+    try:
+        if path.name.endswith(".parquet"):
+            import pyarrow.dataset as ds
+
+            return set(ds.dataset(path, format="parquet").schema.names)
+        return set(pd.read_csv(path, nrows=0).columns)
+    except _read_errors() as exc:
+        raise unreadable(path, exc) from exc
 
 
 def missing_columns(files: dict[str, Path]) -> list[Problem]:
@@ -121,18 +159,34 @@ def read_protected(folder: Path) -> tuple[str, ...] | None:
     meta = folder / METADATA_FILE
     if not meta.exists():
         return None
-    return tuple(json.loads(meta.read_text()).get("protected", []))
+    try:
+        record = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        problem = Problem(
+            METADATA_FILE, None, "metadata", f"must be the JSON riskscore writes; got unreadable text ({exc})"
+        )
+        raise DataValidationError([problem]) from exc
+    protected = record.get("protected", []) if isinstance(record, dict) else None
+    if not isinstance(protected, list) or not all(isinstance(c, str) for c in protected):
+        problem = Problem(
+            METADATA_FILE, None, "metadata", f"protected must be a list of column names; got {protected!r}"
+        )
+        raise DataValidationError([problem])
+    return tuple(protected)
 
 
 def read_table(path: Path) -> pd.DataFrame:
     """One table file as a DataFrame (CSV ids that are canonical integers read as integers)."""
-    if path.name.endswith(".parquet"):
-        return pd.read_parquet(path)
-    # pandas 3 parses floats exactly by default (and deprecates the option); pandas 2 needs asking.
-    if int(pd.__version__.split(".")[0]) >= 3:
-        df = pd.read_csv(path, dtype={"account_id": str})
-    else:
-        df = pd.read_csv(path, dtype={"account_id": str}, float_precision="round_trip")
+    try:
+        if path.name.endswith(".parquet"):
+            return pd.read_parquet(path)
+        # pandas 3 parses floats exactly by default (and deprecates the option); pandas 2 needs asking.
+        if int(pd.__version__.split(".")[0]) >= 3:
+            df = pd.read_csv(path, dtype={"account_id": str})
+        else:
+            df = pd.read_csv(path, dtype={"account_id": str}, float_precision="round_trip")
+    except _read_errors() as exc:
+        raise unreadable(path, exc) from exc
     if "account_id" in df.columns:
         df["account_id"] = canonical_int_ids(df["account_id"])
     return df
@@ -147,8 +201,8 @@ def canonical_int_ids(ids: pd.Series) -> pd.Series:
 
 
 def write_table(df: pd.DataFrame, path: Path, *, format: str) -> None:
-    """Write one table as parquet or CSV (dates as ISO text)."""
+    """Write one table as parquet or CSV (dates as ISO text, sub-second digits kept)."""
     if format == "parquet":
         df.to_parquet(path, index=False)
     else:
-        df.to_csv(path, index=False, date_format="%Y-%m-%d %H:%M:%S")
+        df.to_csv(path, index=False)  # pandas writes as many digits of the seconds as the values need

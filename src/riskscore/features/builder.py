@@ -138,6 +138,19 @@ def prepare_observations(events: EventData, obs: object) -> tuple[np.ndarray, np
         problems.append(
             _obs_problem("account_id", "known_account", "every account_id must exist in accounts", unknown, ids)
         )
+    known = np.flatnonzero(~unknown & ~bad)
+    before_open = np.zeros(len(code), dtype=bool)
+    before_open[known] = as_of.to_numpy()[known] <= events.accounts["open_date"].to_numpy()[code[known]]
+    if before_open.any():
+        problems.append(
+            _obs_problem(
+                "as_of",
+                "after_open",
+                "must be after the account's open_date (an account is not scored before it existed)",
+                before_open,
+                ids,
+            )
+        )
     if problems:
         raise DataValidationError(problems)
     index = pd.MultiIndex.from_arrays(

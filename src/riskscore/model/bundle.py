@@ -6,6 +6,8 @@ loading verifies every hash first and never unpickles.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import platform
@@ -25,14 +27,60 @@ from riskscore.model.calibration import apply_calibration
 from riskscore.model.inputs import feature_names, plain
 from riskscore.model.params import bands_of, points_scale
 
-__all__ = ["BUNDLE_VERSION", "check_replaceable", "describe_training", "load", "manifest", "save"]
+__all__ = [
+    "BUNDLE_VERSION",
+    "KEY_ENV",
+    "catalogue_csv",
+    "check_replaceable",
+    "describe_training",
+    "identity",
+    "load",
+    "manifest",
+    "save",
+]
 
 BUNDLE_VERSION = 1
 _MODEL_FILE = "model.txt"
 _MANIFEST_FILE = "manifest.json"
 _CATALOGUE_FILE = "catalogue.csv"
 _CHECKSUM_FILE = "SHA256SUMS"
-_BUNDLE_FILES = (_MODEL_FILE, _MANIFEST_FILE, _CATALOGUE_FILE, _CHECKSUM_FILE)
+_SIGNATURE_FILE = "SIGNATURE"
+_BUNDLE_FILES = (_MODEL_FILE, _MANIFEST_FILE, _CATALOGUE_FILE, _CHECKSUM_FILE, _SIGNATURE_FILE)
+KEY_ENV = "RISKSCORE_BUNDLE_KEY"
+"""Environment variable the command line reads a bundle signing key from (train signs, the others verify)."""
+_IDENTITY_KEYS = ("model_params", "features", "classes", "calibration", "training", "target", "holdout_metrics")
+
+
+def _key_bytes(key: str | bytes) -> bytes:
+    raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    if len(raw) < 16:
+        raise ValueError(f"a bundle signing key must have at least 16 bytes; got {len(raw)}")
+    return raw
+
+
+def _signature(key: str | bytes, sums: bytes) -> str:
+    return "hmac-sha256:" + hmac.new(_key_bytes(key), sums, hashlib.sha256).hexdigest()
+
+
+def catalogue_csv(model: Any) -> str:
+    """The catalogue as the bundle stores it (``catalogue.csv``)."""
+    text: str = model.catalogue_.reset_index().to_csv(index=False, lineterminator="\n")
+    return text
+
+
+def identity(model: Any) -> str:
+    """``version_``: SHA-256 over everything a bundle holds (trees, catalogue, the manifest's model record).
+
+    Environment facts (library versions) and file hashes are left out, so a
+    model and the bundle it was saved to and loaded from have the same identity;
+    an edit of any file changes it.
+    """
+    record = {k: v for k, v in manifest(model, {}).items() if k in (*_IDENTITY_KEYS, "builder")}
+    canonical = json.dumps(json.loads(json.dumps(record, default=str)), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256()
+    for piece in (model.booster_.model_to_string(), catalogue_csv(model), canonical):
+        digest.update(hashlib.sha256(piece.encode("utf-8")).digest())
+    return "sha256:" + digest.hexdigest()[:16]
 
 
 def describe_training(
@@ -78,7 +126,7 @@ def describe_training(
 # ----------------------------------------------------------------- predict
 
 
-def save(model: Any, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+def save(model: Any, path: str | os.PathLike[str], *, overwrite: bool = False, key: str | bytes | None = None) -> Path:
     """Write the bundle folder: model text, manifest, catalogue and checksums.
 
     The new bundle is written beside ``path`` under a temporary name and renamed
@@ -87,9 +135,12 @@ def save(model: Any, path: str | os.PathLike[str], *, overwrite: bool = False) -
     (its manifest says so and it holds the bundle's files and nothing else) is
     replaced, by swapping the new one in; any other folder, a file, a symbolic
     link or the working directory is refused: riskscore never deletes what it
-    did not write.
+    did not write. With ``key``, an HMAC-SHA256 of the checksums is written to
+    ``SIGNATURE``, for :func:`load` to verify with the same key.
     """
     target = Path(path)
+    if key is not None:
+        _key_bytes(key)  # refuse a weak key before any work
     if target.is_symlink():
         raise FileExistsError(f"{target} is a symbolic link: give the bundle folder itself")
     if target.exists() and not target.is_dir():
@@ -104,15 +155,18 @@ def save(model: Any, path: str | os.PathLike[str], *, overwrite: bool = False) -
     old: Path | None = None
     try:
         (tmp / _MODEL_FILE).write_text(model.booster_.model_to_string(), encoding="utf-8")
-        catalogue = model.catalogue_.reset_index()
-        catalogue.to_csv(tmp / _CATALOGUE_FILE, index=False, lineterminator="\n")
+        (tmp / _CATALOGUE_FILE).write_text(catalogue_csv(model), encoding="utf-8")
         files = {name: sha256_file(tmp / name) for name in (_MODEL_FILE, _CATALOGUE_FILE)}
         record = manifest(model, files)
         (tmp / _MANIFEST_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         sums = {name: sha256_file(tmp / name) for name in (_MODEL_FILE, _CATALOGUE_FILE, _MANIFEST_FILE)}
         (tmp / _CHECKSUM_FILE).write_text("".join(f"{h}  {n}\n" for n, h in sorted(sums.items())), encoding="utf-8")
+        if key is not None:
+            signed = _signature(key, (tmp / _CHECKSUM_FILE).read_bytes())
+            (tmp / _SIGNATURE_FILE).write_text(signed + "\n", encoding="utf-8")
         for name in _BUNDLE_FILES:
-            fsync_file(tmp / name)
+            if (tmp / name).exists():
+                fsync_file(tmp / name)
         if target.exists():
             # Swap: the old bundle moves aside, the new one takes its name, then the old one goes.
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
@@ -191,25 +245,33 @@ def manifest(model: Any, files: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def load(cls: Any, path: str | os.PathLike[str]) -> Any:
+def load(cls: Any, path: str | os.PathLike[str], key: str | bytes | None = None) -> Any:
     """Read a bundle written by :meth:`save`, verifying every file first.
+
+    With ``key``, the bundle must carry a ``SIGNATURE`` made with that key.
 
     Raises
     ------
     BundleIntegrityError
-        If a file is missing, a hash does not match, or the bundle's format
-        or version is unknown.
+        If a file is missing, a symbolic link, changed or inconsistent with the
+        others (the manifest against the model file), the signature does not
+        verify, or the bundle's format or version is unknown.
     """
     import lightgbm as lgb
 
     folder = Path(path)
     if not folder.is_dir():
         raise BundleIntegrityError(f"model bundle not found: {folder} is not a folder")
+    links = sorted(p.name for p in folder.iterdir() if p.is_symlink())
+    if links:
+        raise BundleIntegrityError(f"{folder}: {links} are symbolic links; a bundle holds its own files only")
     sums_path = folder / _CHECKSUM_FILE
     if not sums_path.is_file():
         raise BundleIntegrityError(f"{folder}: the checksum file {_CHECKSUM_FILE} is missing")
+    sums_bytes = sums_path.read_bytes()
+    _verify_signature(folder, sums_bytes, key)
     listed: dict[str, str] = {}
-    for line in sums_path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in sums_bytes.decode("utf-8", errors="replace").splitlines():
         parts = line.split("  ", 1)
         if len(parts) != 2 or len(parts[0]) != 64:
             raise BundleIntegrityError(f"{folder}/{_CHECKSUM_FILE}: malformed line {line!r}")
@@ -228,16 +290,67 @@ def load(cls: Any, path: str | os.PathLike[str]) -> Any:
             raise BundleIntegrityError(f"{folder}/{name} was changed: SHA-256 {actual} does not match {expected}")
     try:
         manifest = json.loads((folder / _MANIFEST_FILE).read_text(encoding="utf-8"))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise BundleIntegrityError(f"{folder}/{_MANIFEST_FILE} is not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise BundleIntegrityError(f"{folder}/{_MANIFEST_FILE} must hold a JSON object")
     if manifest.get("format") != "riskscore-bundle" or manifest.get("bundle_version") != BUNDLE_VERSION:
         raise BundleIntegrityError(
             f"{folder}: unknown bundle format or version {manifest.get('format')!r} "
             f"{manifest.get('bundle_version')!r}; this riskscore reads riskscore-bundle version {BUNDLE_VERSION}"
         )
-    for name, expected in manifest.get("files", {}).items():
+    files = manifest.get("files", {})
+    for name, expected in files.items() if isinstance(files, dict) else []:
         if listed.get(name) != expected:
             raise BundleIntegrityError(f"{folder}: the manifest's hash of {name} does not match {_CHECKSUM_FILE}")
+    try:
+        booster = lgb.Booster(model_str=(folder / _MODEL_FILE).read_text(encoding="utf-8"))
+    except (lgb.basic.LightGBMError, UnicodeDecodeError, ValueError) as exc:
+        raise BundleIntegrityError(f"{folder}/{_MODEL_FILE} is not a LightGBM model: {exc}") from exc
+    try:
+        model = _from_manifest(cls, manifest, booster, folder)
+        catalogue = pd.read_csv(folder / _CATALOGUE_FILE, keep_default_na=False, na_values=[""])
+        model.catalogue_ = catalogue.set_index("feature")
+    except (KeyError, TypeError, ValueError, AttributeError, pd.errors.ParserError) as exc:
+        raise BundleIntegrityError(
+            f"{folder}: the manifest or catalogue is not what riskscore writes ({type(exc).__name__}: {exc})"
+        ) from exc
+    if list(model.catalogue_.index) != list(model._names_):
+        raise BundleIntegrityError(f"{folder}/{_CATALOGUE_FILE} must describe the model's features, in order")
+    return model
+
+
+def _verify_signature(folder: Path, sums: bytes, key: str | bytes | None) -> None:
+    path = folder / _SIGNATURE_FILE
+    if key is None:
+        return
+    if not path.is_file():
+        raise BundleIntegrityError(
+            f"{folder} carries no {_SIGNATURE_FILE}: a signing key was given, so only a bundle signed with it loads"
+        )
+    recorded = path.read_text(encoding="utf-8", errors="replace").strip()
+    if not hmac.compare_digest(recorded, _signature(key, sums)):
+        raise BundleIntegrityError(
+            f"{folder}/{_SIGNATURE_FILE} does not verify with the key given: the bundle was changed or signed "
+            "with another key"
+        )
+
+
+def _from_manifest(cls: Any, manifest: dict[str, Any], booster: Any, folder: Path) -> Any:
+    """The model of a verified manifest and model file, after checking that they describe the same model."""
+    feats = manifest["features"]
+    names = [str(n) for n in feats["names"]]
+    if booster.feature_name() != names:
+        differ = [f"{a!r} / {b!r}" for a, b in zip(booster.feature_name(), names, strict=False) if a != b][:3]
+        raise BundleIntegrityError(
+            f"{folder}: {_MANIFEST_FILE} lists {len(names)} features and {_MODEL_FILE} {booster.num_feature()}, "
+            f"not the same names or order (model / manifest: {differ}): the manifest was edited"
+        )
+    trees = manifest.get("training", {}).get("trees")
+    if trees is not None and trees != booster.num_trees():
+        raise BundleIntegrityError(
+            f"{folder}: {_MANIFEST_FILE} records {trees} trees and {_MODEL_FILE} holds {booster.num_trees()}"
+        )
     mp = manifest["model_params"]
     model = cls(
         params=mp["params"],
@@ -249,16 +362,13 @@ def load(cls: Any, path: str | os.PathLike[str]) -> Any:
         points=mp["points"],
         refit=mp.get("refit", False),
     )
-    model.booster_ = lgb.Booster(model_str=(folder / _MODEL_FILE).read_text(encoding="utf-8"))
-    feats = manifest["features"]
-    model._names_ = list(feats["names"])
-    model.n_features_in_ = len(model._names_)
+    model.booster_ = booster
+    model._names_ = names
+    model.n_features_in_ = len(names)
     if feats["from_dataframe"]:
-        model.feature_names_in_ = np.asarray(model._names_, dtype=object)
+        model.feature_names_in_ = np.asarray(names, dtype=object)
     model.categories_ = {k: list(v) for k, v in feats["categories"].items()}
     model.classes_ = np.asarray(manifest["classes"])
     model.calibration_ = manifest["calibration"]
-    catalogue = pd.read_csv(folder / _CATALOGUE_FILE, keep_default_na=False, na_values=[""])
-    model.catalogue_ = catalogue.set_index("feature")
     model.manifest_ = {k: manifest[k] for k in ("training", "target", "holdout_metrics", "builder")}
     return model

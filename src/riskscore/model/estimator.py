@@ -15,8 +15,6 @@ credit scales (``scales``), the bundle, and training on Dask (``dask``).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -336,40 +334,47 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     # ----------------------------------------------------------------- bundle
 
-    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False, key: str | bytes | None = None) -> Path:
         """Write the bundle folder: model text, manifest, catalogue and checksums.
 
         The folder is written under a temporary name and renamed into place,
-        so an interrupted save never leaves a bundle that looks complete.
+        so an interrupted save never leaves a bundle that looks complete. With
+        ``key`` (at least 16 bytes, kept secret), the checksums are signed
+        (HMAC-SHA256, in ``SIGNATURE``) so that ``load(path, key=key)`` accepts
+        only a bundle made by someone holding the key.
         """
         self._check_fitted()
-        return bundle.save(self, path, overwrite=overwrite)
+        return bundle.save(self, path, overwrite=overwrite, key=key)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> RiskModel:
+    def load(cls, path: str | os.PathLike[str], *, key: str | bytes | None = None) -> RiskModel:
         """Read a bundle written by :meth:`save`, verifying every file first.
+
+        With ``key``, the bundle must be signed with that key.
 
         Raises
         ------
         BundleIntegrityError
-            If a file is missing, a hash does not match, or the bundle's format
-            or version is unknown.
+            If a file is missing, a symbolic link, changed or inconsistent with
+            the others (feature names, their number and the tree count of the
+            manifest against the model file), the signature does not verify,
+            or the bundle's format or version is unknown.
         """
-        model: RiskModel = bundle.load(cls, path)
+        model: RiskModel = bundle.load(cls, path, key=key)
         return model
 
     @property
     def version_(self) -> str:
-        """Identity of the fitted model: ``sha256:`` and 16 hex digits of its trees and calibration.
+        """Identity of the fitted model: ``sha256:`` and 16 hex digits of everything its bundle holds.
 
-        The same for a model and the bundle it was saved to and loaded from;
-        ``score`` puts it in ``scores.attrs["model_version"]`` and outreach
-        records it on every recommendation.
+        The trees, the catalogue and the manifest's model record (settings,
+        features, calibration, training record, builder): the same for a model
+        and the bundle it was saved to and loaded from, different after an
+        edit of any of them. ``score`` puts it in ``scores.attrs["model_version"]``
+        and outreach records it on every recommendation.
         """
         self._check_fitted()
-        text = self.booster_.model_to_string()
-        calibration = json.dumps(self.calibration_, sort_keys=True, default=str)
-        return "sha256:" + hashlib.sha256((text + calibration).encode()).hexdigest()[:16]
+        return bundle.identity(self)
 
     @property
     def builder_(self) -> Any:

@@ -258,13 +258,33 @@ class OutreachPolicy:
 
 def _parse(raw: bytes, suffix: str, origin: str, what: str = "policy") -> dict[str, Any]:
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark, as some editors write, is not content
         parsed = json.loads(text) if suffix == ".json" else tomllib.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise PolicyError(f"{origin}: not a valid {suffix[1:].upper()} {what} file: {exc}") from exc
+    except RecursionError as exc:
+        raise PolicyError(f"{origin}: not a valid {what} file: nested too deeply to read") from exc
     if not isinstance(parsed, dict):
         raise PolicyError(f"{origin}: a {what} file must hold a table/object at the top")
+    _check_values(parsed, origin, what, "", 0)
     return parsed
+
+
+def _check_values(value: Any, origin: str, what: str, where: str, depth: int) -> None:
+    """Refuse what JSON cannot hold (TOML dates and times) and nesting deeper than any policy needs."""
+    if depth > 16:
+        raise PolicyError(f"{origin}: {where or 'the document'} is nested more than 16 levels: not a {what} file")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_values(item, origin, what, f"{where}.{key}" if where else str(key), depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_values(item, origin, what, f"{where}[{i}]", depth + 1)
+    elif not isinstance(value, (str, int, float, bool)) and value is not None:
+        raise PolicyError(
+            f"{origin}: {where} must be text, a number, a true/false or a list or table of them; got "
+            f"{type(value).__name__} {value!s} (quote dates and times)"
+        )
 
 
 def read_document(

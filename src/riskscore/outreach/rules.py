@@ -139,6 +139,10 @@ class _Labels:
             self.codes = np.full(n, -1, dtype=np.int64)
             self.levels: list[str] = []
             return
+        if isinstance(values.dtype, pd.CategoricalDtype):  # the codes are there already
+            self.codes = np.asarray(values.cat.codes.to_numpy(), dtype=np.int64)
+            self.levels = [str(v) for v in values.cat.categories]
+            return
         codes, levels = pd.factorize(values.astype(object), use_na_sentinel=True)
         self.codes = np.asarray(codes, dtype=np.int64)
         self.levels = [str(v) for v in levels]
@@ -201,6 +205,18 @@ def known_outcomes(policy: OutreachPolicy) -> set[str]:
     return named | {policy.offer_outcome} | set(CONTACT_OUTCOMES)
 
 
+def _normalised(column: pd.Series, keep: tuple[str, ...] | None) -> pd.Series:
+    """``column`` as a categorical of normalised labels (work per level, not per row); others missing with ``keep``."""
+    cat = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype(object).astype("category")
+    names = [normalise_label(v) for v in cat.cat.categories]
+    levels = list(dict.fromkeys(n for n in names if keep is None or n in keep))
+    where = {name: i for i, name in enumerate(levels)}
+    lookup = np.array([where.get(n, -1) for n in names] + [-1], dtype=np.int64)
+    codes = lookup[np.asarray(cat.cat.codes.to_numpy(), dtype=np.int64)]  # code -1 (missing) picks the trailing -1
+    labels = pd.Categorical.from_codes(codes, categories=pd.Index(levels, dtype=object))
+    return pd.Series(labels, index=column.index, name=column.name)
+
+
 def check_contact_labels(contacts: pd.DataFrame | None, policy: OutreachPolicy) -> pd.DataFrame | None:
     """Contacts with their labels normalised; unknown channels refused, unknown outcomes made restrictive.
 
@@ -217,14 +233,9 @@ def check_contact_labels(contacts: pd.DataFrame | None, policy: OutreachPolicy) 
     out = contacts.copy()
     problems = []
     for column in ("channel", "outcome", "direction"):
-        if column not in out.columns:
-            continue
-        raw = out[column].astype(object)
-        levels = pd.unique(raw.dropna())
-        mapping = {v: normalise_label(v) for v in levels}
-        out[column] = raw.map(mapping).where(raw.notna(), None)
-    if "direction" in out.columns:  # an unknown direction counts as either (fail closed)
-        out["direction"] = out["direction"].where(out["direction"].isin(["inbound", "outbound"]), None)
+        if column in out.columns:
+            keep = ("inbound", "outbound") if column == "direction" else None
+            out[column] = _normalised(out[column], keep)  # an unknown direction counts as either (fail closed)
     channels = set(policy.channels) | set(OTHER_CHANNELS)
     bad = out["channel"].notna() & ~out["channel"].isin(list(channels))
     if bad.any():
@@ -262,7 +273,10 @@ def check_contact_labels(contacts: pd.DataFrame | None, policy: OutreachPolicy) 
             UserWarning,
             stacklevel=3,
         )
-        out.loc[unknown, "outcome"] = strongest
+        outcome = out["outcome"]
+        if strongest not in outcome.cat.categories:
+            outcome = outcome.cat.add_categories([strongest])
+        out["outcome"] = outcome.where(~unknown, strongest)
     return out
 
 

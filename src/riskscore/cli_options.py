@@ -1,0 +1,159 @@
+"""Checked values of the command line's options: each bad value is refused by argparse, naming the option.
+
+Every ``type=`` here raises ``argparse.ArgumentTypeError`` with what must hold
+and what was given; :class:`OneLineParser` prints that as one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pandas as pd
+
+__all__ = [
+    "OneLineParser",
+    "capacity",
+    "date",
+    "horizon",
+    "jobs",
+    "moment",
+    "new_file",
+    "positive_int",
+    "share",
+    "whole",
+]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on standard error (exit code 2)."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """As argparse does, but ``--option=--`` is refused (argparse would drop the value silently)."""
+        for arg in sys.argv[1:] if args is None else args:
+            name, sep, value = str(arg).partition("=")
+            if sep and name.startswith("--") and value.strip() == "--":
+                self.error(f"argument {name}: must be given a value; got '--'")
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``<prog>: error: <message>`` on one line and exit 2."""
+        text = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
+
+
+def _refuse(what: str, text: str) -> NoReturn:
+    raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}")
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    value = whole(text)
+    if value < 1:
+        _refuse("a whole number >= 1", text)
+    return value
+
+
+def whole(text: str) -> int:
+    """A whole number (digits, an optional sign)."""
+    stripped = text.strip()
+    if not stripped.lstrip("+-").isdigit() or not stripped.isascii():
+        _refuse("a whole number", text)
+    return int(stripped)
+
+
+def jobs(text: str) -> int:
+    """Worker processes: -1 (every core) or a whole number >= 1."""
+    try:
+        value = whole(text)
+    except argparse.ArgumentTypeError:
+        _refuse("-1 (every core) or a whole number >= 1", text)
+    if value != -1 and value < 1:
+        _refuse("-1 (every core) or a whole number >= 1", text)
+    return value
+
+
+def share(text: str) -> float:
+    """A share in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        _refuse("a number in [0, 1)", text)
+    if not (math.isfinite(value) and 0 <= value < 1):
+        _refuse("a number in [0, 1)", text)
+    return value
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def date(text: str) -> str:
+    """A calendar date, ``YYYY-MM-DD`` (returned as given, checked; no month names, no times)."""
+    if not _ISO_DATE.fullmatch(text.strip()):
+        _refuse("a date YYYY-MM-DD (no time, no zone)", text)
+    try:
+        pd.Timestamp(datetime.date.fromisoformat(text.strip()))
+    except (ValueError, OverflowError):
+        _refuse("a real date YYYY-MM-DD between 1678 and 2261", text)
+    return text.strip()
+
+
+def moment(text: str) -> pd.Timestamp:
+    """A moment with its time zone, ISO 8601 (``2024-12-02T09:00+08:00``)."""
+    what = "a time-zone-aware ISO 8601 moment such as 2024-12-02T09:00+08:00"
+    if not _ISO_DATE.match(text.strip()):
+        _refuse(what, text)
+    try:
+        value = pd.Timestamp(datetime.datetime.fromisoformat(text.strip()))
+    except (ValueError, OverflowError):
+        _refuse(what, text)
+    if value.tzinfo is None:
+        _refuse(what, text)
+    return value
+
+
+def horizon(text: str) -> str:
+    """A target window of whole days, ``90D``."""
+    try:
+        value = pd.Timedelta(text)
+    except (ValueError, TypeError, OverflowError):
+        _refuse("a number of whole days such as 90D", text)
+    if pd.isna(value) or value <= pd.Timedelta(0) or value != value.floor("D"):
+        _refuse("a positive number of whole days such as 90D", text)
+    return text
+
+
+def capacity(text: str) -> dict[str, int]:
+    """``call=500,sms=5000`` as a mapping; each channel once, whole numbers >= 0."""
+    out: dict[str, int] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not value.strip().isdigit() or not value.strip().isascii():
+            _refuse("channel=count pairs such as call=500,sms=5000 (counts whole numbers >= 0)", text)
+        if key in out:
+            raise argparse.ArgumentTypeError(f"gives channel {key!r} twice; got {text!r}")
+        out[key] = int(value)
+    return out
+
+
+def new_file(suffix: str) -> Callable[[str], Path]:
+    """A file to write with ``suffix``: not a folder, in a folder that exists or can be made."""
+
+    def check(text: str) -> Path:
+        path = Path(text)
+        if path.suffix.lower() != suffix:
+            _refuse(f"a {suffix} file", text)
+        if path.is_dir():
+            _refuse(f"a {suffix} file, not a folder", text)
+        if path.parent.exists() and not path.parent.is_dir():
+            _refuse("a file in a folder (its parent is a file)", text)
+        return path
+
+    return check
