@@ -129,6 +129,9 @@ def test_a_malformed_option_value_is_refused_naming_the_option(command: str, opt
         (["score", *COMMANDS["score"][1:], "--lang", "fr"], "argument --lang: invalid choice"),
         (["score", *COMMANDS["score"][1:], "--backend", "spark"], "argument --backend: invalid choice"),
         (["score", "--model", "m"], "the following arguments are required"),
+        (["score", *COMMANDS["score"][1:-1], "README.md"], "argument --out: must be a folder"),
+        (["demo", "--out", "README.md"], "argument --out: must be a folder"),
+        (["train", *COMMANDS["train"][1:-1], "pyproject.toml"], "argument --out: must be a folder"),
         (["score", *COMMANDS["score"][1:], "--frobnicate"], "unrecognized arguments: --frobnicate"),
     ],
 )

@@ -587,3 +587,25 @@ def test_observation_dates_without_any_event_row_asks_for_a_start() -> None:
         rs.observation_dates(empty)
     grid = rs.observation_dates(empty, start="2024-03-01", end="2024-03-01", eligible="all")
     assert sorted(grid["account_id"]) == [1, 2]
+
+
+# --------------------------------------------- error quality: policy files that are not what they seem
+
+
+def test_policy_files_with_a_bom_a_date_or_deep_nesting(tmp_path: Path) -> None:
+    shipped = (Path(rs.outreach.__file__).parent / "policies" / "us-regf.toml").read_bytes()
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b"\xef\xbb\xbf" + shipped)
+    assert rs.OutreachPolicy.load(bom).id == "us-regf"  # a byte-order mark is not content
+    dated = tmp_path / "dated.toml"
+    dated.write_bytes(shipped.replace(b'version = "', b'released = 2026-01-01\nversion = "', 1))
+    with pytest.raises(rs.PolicyError, match=r"dated\.toml: policy\.released must be text.*got date 2026-01-01"):
+        rs.OutreachPolicy.load(dated)
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"policy": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    with pytest.raises(rs.PolicyError, match=r"deep\.json: not a valid policy file: nested too deeply"):
+        rs.OutreachPolicy.load(deep)
+    nested = tmp_path / "nested.json"
+    nested.write_text('{"policy": ' + "[" * 40 + "]" * 40 + "}")
+    with pytest.raises(rs.PolicyError, match=r"nested\.json: policy.* is nested more than 16 levels"):
+        rs.OutreachPolicy.load(nested)

@@ -55,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
             "treatment table contacts, and recommend outreach under a compliance policy. Writes everything to --out."
         ),
     )
-    demo.add_argument("--out", type=Path, default=Path("riskscore-demo"), help="output folder (default: %(default)s)")
+    demo.add_argument(
+        "--out", type=opt.folder, default=Path("riskscore-demo"), help="output folder (default: %(default)s)"
+    )
     demo.add_argument("--data", type=Path, default=None, help="event-data folder to use instead of the bundled sample")
     demo.add_argument(
         "--policy",
@@ -77,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--dpd", type=opt.positive_int, default=30, help="days past due that count as default (default: 30)"
     )
-    train.add_argument("--out", type=Path, required=True, help="bundle folder to write")
+    train.add_argument("--out", type=opt.folder, required=True, help="bundle folder to write")
     train.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
     train.set_defaults(run=_train)
 
@@ -91,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--model", type=Path, required=True, help="model bundle folder")
     score.add_argument("--data", type=Path, required=True, help="event-data folder")
     score.add_argument("--as-of", type=opt.date, required=True, help="scoring date (YYYY-MM-DD)")
-    score.add_argument("--out", type=Path, required=True, help="output folder")
+    score.add_argument("--out", type=opt.folder, required=True, help="output folder")
     score.add_argument("--explain", choices=["recommended", "all", "none"], default="recommended")
     score.add_argument(
         "--chunk-size", type=opt.positive_int, default=50_000, help="accounts per chunk (default: %(default)s)"

@@ -21,6 +21,7 @@ __all__ = [
     "OneLineParser",
     "capacity",
     "date",
+    "folder",
     "horizon",
     "jobs",
     "moment",
@@ -141,6 +142,14 @@ def capacity(text: str) -> dict[str, int]:
             raise argparse.ArgumentTypeError(f"gives channel {key!r} twice; got {text!r}")
         out[key] = int(value)
     return out
+
+
+def folder(text: str) -> Path:
+    """A folder to write into: not an existing file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        _refuse("a folder (new, or one riskscore wrote), not a file", text)
+    return path
 
 
 def new_file(suffix: str) -> Callable[[str], Path]:
