@@ -317,6 +317,10 @@ def _train(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     from riskscore.batch import score_batch
 
+    if args.scheduler is not None and args.backend != "dask":
+        raise ValueError(f"--scheduler {args.scheduler} needs --backend dask; got --backend {args.backend}")
+    if args.policy is None and (args.capacity is not None or args.now is not None):
+        raise ValueError("--capacity and --now set the outreach of --policy; give --policy too")
     logging.getLogger("riskscore").setLevel(logging.INFO if not sys.stderr.isatty() else logging.WARNING)
     result = score_batch(
         _load_model(args.model),
@@ -505,7 +509,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RiskscoreError, FileNotFoundError, FileExistsError, ValueError) as exc:
         if args.debug:
             raise
-        text = "; ".join(line.strip().lstrip("- ") for line in str(exc).splitlines() if line.strip())
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        text = "; ".join(line[2:] if line.startswith("- ") else line for line in lines)
         print(f"riskscore {args.command}: error: {text}", file=sys.stderr)
         return EXIT_INVALID
     except Exception as exc:  # an unexpected failure: say so plainly
