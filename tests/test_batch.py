@@ -416,3 +416,36 @@ def test_killing_a_parallel_run_ends_its_workers(bundle: dict[str, Any], tmp_pat
     resumed = subprocess.run(command, capture_output=True, text=True, check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert len(read(out)[0]) > 1000
+
+
+def test_a_customers_flag_holds_in_every_chunk(bundle: dict[str, Any], tmp_path: Path) -> None:
+    """Issue #13: a cease on one account of a customer stops outreach on the others, whichever chunk they are in."""
+    events = bundle["events"]
+    accounts = events.accounts
+    ids = accounts["account_id"].to_numpy()
+    # Customers of two accounts far apart in id order (never in one chunk of 100), in one time zone.
+    zone = accounts["timezone"].astype(object).fillna("none").to_numpy()
+    customer = np.empty(len(ids), dtype=object)
+    for z in np.unique(zone):
+        members = np.flatnonzero(zone == z)
+        half = (len(members) + 1) // 2
+        for k, i in enumerate(members):
+            customer[i] = f"{z}-{k % half}"
+    cease = np.zeros(len(ids), dtype=bool)
+    first_of = pd.Series(np.arange(len(ids))).groupby(customer).transform("min").to_numpy()
+    firsts = np.flatnonzero(first_of == np.arange(len(ids)))  # the flag sits on one account of each customer
+    cease[firsts[np.random.default_rng(3).random(len(firsts)) < 0.3]] = True
+    assert cease.any()
+    flagged = rs.EventData(
+        **{**events.tables, "accounts": accounts.assign(customer_id=customer, cease=cease)}, protected=events.protected
+    )
+    kw: dict[str, Any] = {"policy": "us-regf", "capacity": CAPACITY, "now": NOW, "n_jobs": 1}
+    rs.score_batch(bundle["model"], flagged, AS_OF, tmp_path / "small", chunk_size=100, **kw)
+    rs.score_batch(bundle["model"], flagged, AS_OF, tmp_path / "whole", chunk_size=5000, **kw)
+    small, _ = read(tmp_path / "small")
+    pd.testing.assert_frame_equal(small, read(tmp_path / "whole")[0])
+    ceased = set(pd.Series(customer[cease]))
+    of_ceased = small["account_id"].map(dict(zip(ids, customer, strict=True))).isin(ceased)
+    assert of_ceased.sum() > int(cease.sum())  # the customers' other accounts are scored too
+    assert (small.loc[of_ceased, "action"] == "none").all()
+    assert (small.loc[~of_ceased, "action"] != "none").any()

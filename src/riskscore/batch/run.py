@@ -57,6 +57,7 @@ from riskscore.batch.source import Source
 from riskscore.data import EventData
 from riskscore.model import RiskModel
 from riskscore.outreach import Treatments
+from riskscore.outreach.inputs import customer_flags
 
 __all__ = ["BatchResult", "score_batch"]
 
@@ -178,6 +179,8 @@ def score_batch(
     out = Path(output).resolve()
     check_foreign(out)  # before anything is created in it
     source = Source(events)
+    # A flag on any of a customer's accounts holds for all of them, whichever chunk each lands in.
+    source.accounts = customer_flags(source.accounts)
     ids = np.sort(source.account_ids())
     chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
     outreach: dict[str, Any] = {}

@@ -127,6 +127,8 @@ class Source:
         if self.memory is not None:
             # Tables are sorted by account_id: each chunk is one block of rows.
             for name, df in self.memory.tables.items():
+                if name == "accounts":
+                    df = self.accounts  # in the same order, with what the run adds (customer flags)
                 col = df["account_id"]
                 left = int(np.searchsorted(col.to_numpy(), lo, side="left"))
                 right = int(np.searchsorted(col.to_numpy(), hi, side="right"))

@@ -114,6 +114,18 @@ class EventData:
         return {name: df for name in TABLES if (df := getattr(self, name)) is not None}
 
     @property
+    def customers(self) -> pd.Series:
+        """The customer of each account, indexed by ``account_id``.
+
+        ``accounts.customer_id``, or the account itself when the column is
+        absent (every account its own customer).
+        """
+        accounts = self.accounts
+        ids = accounts["account_id"]
+        values = accounts["customer_id"] if "customer_id" in accounts.columns else ids
+        return pd.Series(values.to_numpy(), index=pd.Index(ids.to_numpy(), name="account_id"), name="customer_id")
+
+    @property
     def data_end(self) -> pd.Timestamp:
         """The latest event date in the data (statements, instalments, transactions)."""
         ends = []

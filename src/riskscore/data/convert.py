@@ -88,7 +88,7 @@ def _fits_int64(chk: Checker, col: str, s: pd.Series, over: np.ndarray) -> pd.Se
         chk.add(
             col,
             "id_range",
-            f"account_id must fit a signed 64-bit integer (below 2^63); got {chk.first_bad(s, over)}: "
+            f"{col} must fit a signed 64-bit integer (below 2^63); got {chk.first_bad(s, over)}: "
             "store such ids as text",
             over,
         )
@@ -103,7 +103,7 @@ def _to_id(chk: Checker, col: str, s: pd.Series) -> pd.Series | None:
         return None
     dtype = s.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        chk.add(col, "dtype", f"account_id must be integers or text; got dtype {dtype}")
+        chk.add(col, "dtype", f"{col} must be integers or text; got dtype {dtype}")
         return None
     if pd.api.types.is_integer_dtype(dtype):
         if pd.api.types.is_unsigned_integer_dtype(dtype):
@@ -116,7 +116,7 @@ def _to_id(chk: Checker, col: str, s: pd.Series) -> pd.Series | None:
             chk.add(
                 col,
                 "dtype",
-                f"account_id must be whole numbers or text; got {chk.first_bad(s, bad)}",
+                f"{col} must be whole numbers or text; got {chk.first_bad(s, bad)}",
                 bad,
             )
             return None
@@ -125,7 +125,7 @@ def _to_id(chk: Checker, col: str, s: pd.Series) -> pd.Series | None:
             chk.add(
                 col,
                 "id_range",
-                f"account_id stored as floats must be below 2^53 to be exact (larger ones have lost digits); "
+                f"{col} stored as floats must be below 2^53 to be exact (larger ones have lost digits); "
                 f"got {chk.first_bad(s, inexact)}: store the ids as integers or text",
                 inexact,
             )
@@ -142,7 +142,7 @@ def _to_id(chk: Checker, col: str, s: pd.Series) -> pd.Series | None:
     chk.add(
         col,
         "dtype",
-        f"account_id must be all integers or all text; got mixed types ({', '.join(names)})",
+        f"{col} must be all integers or all text; got mixed types ({', '.join(names)})",
         bad,
     )
     return None

@@ -113,6 +113,26 @@ def _check_installment_payments(chk: Checker, df: pd.DataFrame, good: set[str]) 
         df["amount_paid"] = df["amount_paid"].fillna(0.0)
 
 
+def _check_customer_zones(chk: Checker, df: pd.DataFrame) -> None:
+    """A customer's accounts must share one time zone: contact hours are the person's."""
+    zones = df["timezone"].astype(object).where(df["timezone"].notna(), "(none)")
+    per = pd.DataFrame({"customer": df["customer_id"].to_numpy(), "zone": zones.to_numpy()})
+    counts = per.groupby("customer", sort=True)["zone"].nunique()
+    split = counts.index[counts.to_numpy() > 1]
+    if len(split):
+        first = split[0].item() if hasattr(split[0], "item") else split[0]
+        shown = sorted(str(z) for z in per.loc[per["customer"] == first, "zone"].unique())
+        bad = per["customer"].isin(split).to_numpy()
+        chk.add(
+            "timezone",
+            "customer_zone",
+            f"a customer's accounts must share one time zone (contact hours are the person's); "
+            f"{len(split):,} {'customer does' if len(split) == 1 else 'customers do'} not, e.g. customer_id "
+            f"{first!r} has {shown}",
+            bad,
+        )
+
+
 def _check_unique(chk: Checker, df: pd.DataFrame, keys: list[str], what: str) -> None:
     dup = df.duplicated(subset=keys, keep=False).to_numpy()
     if dup.any():
@@ -161,6 +181,8 @@ def validate(given: Mapping[str, object], protected: Iterable[str] | None) -> di
                     f"must not be before open_date; got {chk.first_bad(df['close_date'], early)}",
                     early,
                 )
+        if name == "accounts" and {"customer_id", "timezone"} <= good[name]:
+            _check_customer_zones(chk, df)
         if name == "statements" and {"account_id", "statement_date"} <= good[name]:
             _check_unique(chk, df, ["account_id", "statement_date"], "(account_id, statement_date)")
         if name == "installments":

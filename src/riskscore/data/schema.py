@@ -53,6 +53,7 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         _c("product", "category", required=False, nullable=True),
         _c("timezone", "timezone", required=False, nullable=True),
         _c("close_date", "date", required=False, nullable=True),
+        _c("customer_id", "id", required=False),
     ),
     "statements": (
         _c("account_id", "id"),

@@ -29,7 +29,7 @@ NAME = "account"
 TABLE = "accounts"
 
 # Columns with a meaning of their own: never passed through as static attributes.
-OPERATIONAL = frozenset({"account_id", "open_date", "credit_limit", "product", "timezone", "close_date"})
+OPERATIONAL = frozenset({"account_id", "customer_id", "open_date", "credit_limit", "product", "timezone", "close_date"})
 
 MAX_LEVELS = 20
 """A text column with more distinct values than this is an identifier or free text: never a feature."""

@@ -20,7 +20,15 @@ from riskscore.outreach.policy import OutreachPolicy
 from riskscore.outreach.rules import zone_array
 from riskscore.outreach.treatments import Treatments
 
-__all__ = ["FLAGS", "Inputs", "account_frame_limit", "check_capacity", "check_now", "prepare_inputs"]
+__all__ = [
+    "FLAGS",
+    "Inputs",
+    "account_frame_limit",
+    "check_capacity",
+    "check_now",
+    "customer_flags",
+    "prepare_inputs",
+]
 
 FLAGS: tuple[str, ...] = ("vulnerable", "hardship_plan", "dispute", "deceased", "bankrupt", "attorney", "cease")
 """Boolean columns of ``accounts`` that policies may act on."""
@@ -37,6 +45,32 @@ class Inputs:
     contacts: pd.DataFrame | None  # the accounts' contacts known at now (naive times in events_tz)
     events_tz: str
     explanation: Any = None  # reasons are computed from it for the accounts a decision concerns
+
+
+def customer_flags(accounts: pd.DataFrame) -> pd.DataFrame:
+    """``accounts`` with each flag of :data:`FLAGS` set on all of a customer's accounts when set on any.
+
+    A cease request, a bankruptcy, a death or a vulnerability is the person's,
+    not one account's: a flag that is set (or missing, which counts as set) on
+    any account of a ``customer_id`` is set on all of them. Without
+    ``customer_id`` every account is its own customer and nothing changes.
+    """
+    if "customer_id" not in accounts.columns:
+        return accounts
+    present = [f for f in FLAGS if f in accounts.columns]
+    out = accounts
+    codes = pd.factorize(accounts["customer_id"])[0]
+    for flag in present:
+        col = accounts[flag]
+        if not (pd.api.types.is_bool_dtype(col.dtype) or col.dropna().isin([True, False, 0, 1]).all()):
+            continue  # not a flag: the rules refuse it with their own message
+        on = (col.isna() | col.fillna(False).astype(bool)).to_numpy()
+        anyone = np.bincount(codes, weights=on.astype(np.float64), minlength=codes.max() + 1 if len(codes) else 0) > 0
+        spread = anyone[codes]
+        if (spread & ~on).any():
+            out = out.copy() if out is accounts else out
+            out[flag] = spread
+    return out
 
 
 def check_now(now: Any) -> pd.Timestamp:
@@ -105,7 +139,7 @@ def prepare_inputs(
 ) -> Inputs:
     """Gather the per-account inputs of the decision from scores, explanation and events."""
     frame = _scored_accounts(scores)
-    accounts = events.accounts
+    accounts = customer_flags(events.accounts)
     codes_in_events = account_codes(accounts["account_id"], frame["account_id"])
     unknown = codes_in_events < 0
     if unknown.any():
