@@ -214,3 +214,29 @@ def test_report_writes_one_html_file_whose_images_are_png(folder: Path) -> None:
         assert heading in text
     assert "CN.TIME.NIGHT" in text and "<b>age</b>" in text
     assert "http://" not in text and "https://" not in text  # self-contained: nothing fetched
+
+
+def test_lender_zone_plot_formats_and_a_swapped_model_folder(folder: Path, tmp_path: Path) -> None:
+    """Issue #16, command line: flags for the lender and the events' zone, plot formats, a clear wrong-folder error."""
+    events, bundle = folder / "events", folder / "bundle"
+    recs_file = tmp_path / "recs.parquet"
+    done = run("recommend", "--model", str(bundle), "--data", str(events), "--as-of", "2024-12-01", "--policy",
+               "us-regf", "--now", "2024-12-02T10:00-05:00", "--out", str(recs_file), "--lender-name", "Acme Bank",
+               "--lender-contact", "555-0100", "--events-timezone", "America/Chicago")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    messages = pd.read_parquet(recs_file)["message"]
+    sent = messages[messages != ""]
+    assert len(sent) and sent.str.contains("Acme Bank").all()
+    threat = run("recommend", "--model", str(bundle), "--data", str(events), "--as-of", "2024-12-01", "--policy",
+                 "us-regf", "--now", "2024-12-02T10:00-05:00", "--out", str(tmp_path / "r2.parquet"),
+                 "--lender-contact", "pay or we call the police")  # fmt: skip
+    assert threat.returncode == 2 and "lender contact" in threat.stderr and "US.BAN.THREAT" in threat.stderr
+    assert len(threat.stderr.strip().splitlines()) == 1 and not (tmp_path / "r2.parquet").exists()
+    svg = tmp_path / "why.svg"
+    done = run("explain", "--model", str(bundle), "--data", str(events), "--account", "100001", "--as-of",
+               "2024-12-01", "--plot", str(svg))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "<svg" in svg.read_text()[:2000]
+    swapped = run("score", "--model", str(events), "--data", str(bundle), "--as-of", "2024-12-01", "--out",
+                  str(tmp_path / "o"))  # fmt: skip
+    assert swapped.returncode == 2 and "is not a model bundle" in swapped.stderr and "swapped" in swapped.stderr

@@ -124,7 +124,13 @@ def test_a_malformed_option_value_is_refused_naming_the_option(command: str, opt
     [
         (["recommend", *COMMANDS["recommend"][1:-1], "r.csv"], "argument --out: must be a .parquet file"),
         (["report", "--model", "m", "--data", "d", "--out", "."], "argument --out"),
-        (["explain", *COMMANDS["explain"][1:], "--plot", "why.jpg"], "argument --plot: must be a .png file"),
+        (
+            ["explain", *COMMANDS["explain"][1:], "--plot", "why.jpg"],
+            "argument --plot: must be a .png, .svg or .pdf file",
+        ),
+        (["recommend", *COMMANDS["recommend"][1:], "--events-timezone", "Mars/Olympus"], "argument --events-timezone"),
+        (["recommend", *COMMANDS["recommend"][1:], "--lender-name", " "], "argument --lender-name: must be non-empty"),
+        (["score", *COMMANDS["score"][1:], "--lender-name", "Acme"], "--lender-name set the outreach of --policy"),
         (["score", *COMMANDS["score"][1:], "--explain", "some"], "argument --explain: invalid choice"),
         (["score", *COMMANDS["score"][1:], "--lang", "fr"], "argument --lang: invalid choice"),
         (["score", *COMMANDS["score"][1:], "--backend", "spark"], "argument --backend: invalid choice"),

@@ -110,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--now", type=opt.moment, default=None, help="moment of the decisions, tz-aware ISO (default: as-of, UTC)"
     )
+    _outreach_options(score)
     score.set_defaults(run=_score)
 
     rec = commands.add_parser(
@@ -139,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument(
         "--audit", type=opt.new_file(".jsonl"), default=None, help="append the decisions to this JSON-lines audit log"
     )
+    _outreach_options(rec)
     rec.set_defaults(run=_recommend)
 
     rep = commands.add_parser(
@@ -167,10 +169,32 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--as-of", type=opt.date, required=True, help="date (YYYY-MM-DD)")
     explain.add_argument("--lang", choices=["en", "zh"], default="en")
     explain.add_argument(
-        "--plot", type=opt.new_file(".png"), default=None, help="write a waterfall chart to this PNG file"
+        "--plot",
+        type=opt.new_file(".png", ".svg", ".pdf"),
+        default=None,
+        help="write a waterfall chart to this file (.png, .svg or .pdf)",
     )
     explain.set_defaults(run=_explain)
     return parser
+
+
+def _outreach_options(parser: argparse.ArgumentParser) -> None:
+    """The options every command that recommends outreach shares."""
+    parser.add_argument(
+        "--events-timezone",
+        type=opt.zone,
+        default=None,
+        help="IANA zone of the events' naive timestamps (default: the zone of --now)",
+    )
+    parser.add_argument("--lender-name", type=opt.text("the lender's name"), default=None, help="quoted in messages")
+    parser.add_argument(
+        "--lender-contact", type=opt.text("how to reach the lender"), default=None, help="quoted in messages"
+    )
+
+
+def _lender(args: argparse.Namespace) -> dict[str, str] | None:
+    given = {"name": args.lender_name, "contact": args.lender_contact}
+    return {k: v for k, v in given.items() if v is not None} or None
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -319,8 +343,10 @@ def _score(args: argparse.Namespace) -> int:
 
     if args.scheduler is not None and args.backend != "dask":
         raise ValueError(f"--scheduler {args.scheduler} needs --backend dask; got --backend {args.backend}")
-    if args.policy is None and (args.capacity is not None or args.now is not None):
-        raise ValueError("--capacity and --now set the outreach of --policy; give --policy too")
+    outreach = ("capacity", "now", "events_timezone", "lender_name", "lender_contact")
+    if args.policy is None and any(getattr(args, o) is not None for o in outreach):
+        given = [f"--{o.replace('_', '-')}" for o in outreach if getattr(args, o) is not None]
+        raise ValueError(f"{', '.join(given)} set the outreach of --policy; give --policy too")
     logging.getLogger("riskscore").setLevel(logging.INFO if not sys.stderr.isatty() else logging.WARNING)
     result = score_batch(
         _load_model(args.model),
@@ -336,6 +362,8 @@ def _score(args: argparse.Namespace) -> int:
         policy=args.policy,
         capacity=args.capacity,
         now=args.now,
+        lender=_lender(args),
+        events_timezone=args.events_timezone,
         client=args.scheduler,
     )
     print(result)
@@ -369,6 +397,8 @@ def _recommend(args: argparse.Namespace) -> int:
         control_share=args.control_share,
         seed=args.seed,
         lang=args.lang,
+        lender=_lender(args),
+        events_timezone=args.events_timezone,
         audit=args.audit,
     )
     _write(args.out, lambda p: _flat(recs).to_parquet(p))
@@ -443,7 +473,8 @@ def _explain(args: argparse.Namespace) -> int:
         fig = waterfall(expl, account, as_of, lang=args.lang)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            _write(args.plot, lambda p: fig.savefig(p, format="png", dpi=120, bbox_inches="tight"))
+            kind = args.plot.suffix.lower()[1:]
+            _write(args.plot, lambda p: fig.savefig(p, format=kind, dpi=120, bbox_inches="tight"))
         if any("missing from font" in str(w.message) for w in caught):
             print("note: no font with Chinese glyphs is installed; the chart's Chinese text shows as boxes")
         print(f"waterfall written to {args.plot}")

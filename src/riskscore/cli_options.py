@@ -28,7 +28,9 @@ __all__ = [
     "new_file",
     "positive_int",
     "share",
+    "text",
     "whole",
+    "zone",
 ]
 
 
@@ -152,15 +154,38 @@ def folder(text: str) -> Path:
     return path
 
 
-def new_file(suffix: str) -> Callable[[str], Path]:
-    """A file to write with ``suffix``: not a folder, in a folder that exists or can be made."""
+def zone(text: str) -> str:
+    """An IANA time zone name (``America/New_York``)."""
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        _refuse("an IANA time zone such as America/New_York or Asia/Shanghai", text)
+    return text
+
+
+def text(what: str) -> Callable[[str], str]:
+    """Non-empty text (``what`` names it in the error)."""
+
+    def check(value: str) -> str:
+        if not value.strip():
+            _refuse(f"non-empty text ({what})", value)
+        return value.strip()
+
+    return check
+
+
+def new_file(*suffixes: str) -> Callable[[str], Path]:
+    """A file to write with one of ``suffixes``: not a folder, in a folder that exists or can be made."""
+    wanted = " or ".join(suffixes) if len(suffixes) < 3 else ", ".join(suffixes[:-1]) + " or " + suffixes[-1]
 
     def check(text: str) -> Path:
         path = Path(text)
-        if path.suffix.lower() != suffix:
-            _refuse(f"a {suffix} file", text)
+        if path.suffix.lower() not in suffixes:
+            _refuse(f"a {wanted} file", text)
         if path.is_dir():
-            _refuse(f"a {suffix} file, not a folder", text)
+            _refuse(f"a {wanted} file, not a folder", text)
         if path.parent.exists() and not path.parent.is_dir():
             _refuse("a file in a folder (its parent is a file)", text)
         return path

@@ -266,6 +266,13 @@ def load(cls: Any, path: str | os.PathLike[str], key: str | bytes | None = None)
     if links:
         raise BundleIntegrityError(f"{folder}: {links} are symbolic links; a bundle holds its own files only")
     sums_path = folder / _CHECKSUM_FILE
+    if not sums_path.is_file() and not (folder / _MANIFEST_FILE).is_file():
+        tables = any((folder / f"accounts{ext}").exists() for ext in (".parquet", ".csv", ".csv.gz"))
+        hint = ": it holds event tables (were the model and data folders swapped?)" if tables else ""
+        raise BundleIntegrityError(
+            f"{folder} is not a model bundle (no {_MANIFEST_FILE}, no {_CHECKSUM_FILE}){hint}; give the folder "
+            "that riskscore train or RiskModel.save wrote"
+        )
     if not sums_path.is_file():
         raise BundleIntegrityError(f"{folder}: the checksum file {_CHECKSUM_FILE} is missing")
     sums_bytes = sums_path.read_bytes()
