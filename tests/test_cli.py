@@ -240,3 +240,21 @@ def test_lender_zone_plot_formats_and_a_swapped_model_folder(folder: Path, tmp_p
     swapped = run("score", "--model", str(events), "--data", str(bundle), "--as-of", "2024-12-01", "--out",
                   str(tmp_path / "o"))  # fmt: skip
     assert swapped.returncode == 2 and "is not a model bundle" in swapped.stderr and "swapped" in swapped.stderr
+
+
+def test_an_as_of_outside_the_data_is_refused_unless_asked_for(folder: Path, tmp_path: Path) -> None:
+    """Issue #16: --as-of years past the data scored the whole book silently."""
+    events, bundle = folder / "events", folder / "bundle"
+    late = run("score", "--model", str(bundle), "--data", str(events), "--as-of", "2030-01-01", "--out",
+               str(tmp_path / "late"))  # fmt: skip
+    assert late.returncode == 2 and "--as-of 2030-01-01 must be at most one target horizon (90 days)" in late.stderr
+    assert "--allow-future" in late.stderr and not (tmp_path / "late").exists()
+    early = run("explain", "--model", str(bundle), "--data", str(events), "--account", "100001", "--as-of",
+                "2001-01-01")  # fmt: skip
+    assert early.returncode == 2 and "--as-of 2001-01-01 must be after the data's first event" in early.stderr
+    asked = run("score", "--model", str(bundle), "--data", str(events), "--as-of", "2030-01-01", "--out",
+                str(tmp_path / "asked"), "--allow-future", "--jobs", "1")  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    recent = run("recommend", "--model", str(bundle), "--data", str(events), "--as-of", "2030-01-01", "--policy",
+                 "us-regf", "--now", "2030-01-02T10:00-05:00", "--out", str(tmp_path / "r.parquet"))  # fmt: skip
+    assert recent.returncode == 2 and "must be at most one target horizon" in recent.stderr

@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--model", type=Path, required=True, help="model bundle folder")
     score.add_argument("--data", type=Path, required=True, help="event-data folder")
     score.add_argument("--as-of", type=opt.date, required=True, help="scoring date (YYYY-MM-DD)")
+    score.add_argument(
+        "--allow-future", action="store_true", help="score an --as-of more than one horizon after the last event"
+    )
     score.add_argument("--out", type=opt.folder, required=True, help="output folder")
     score.add_argument("--explain", choices=["recommended", "all", "none"], default="recommended")
     score.add_argument(
@@ -123,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--model", type=Path, required=True, help="model bundle folder")
     rec.add_argument("--data", type=Path, required=True, help="event-data folder")
     rec.add_argument("--as-of", type=opt.date, required=True, help="scoring date (YYYY-MM-DD)")
+    rec.add_argument(
+        "--allow-future", action="store_true", help="score an --as-of more than one horizon after the last event"
+    )
     rec.add_argument("--policy", required=True, help="cn-2026, us-regf, uk-conc or a policy file")
     rec.add_argument(
         "--now",
@@ -167,6 +173,9 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--data", type=Path, required=True, help="event-data folder")
     explain.add_argument("--account", required=True, help="account_id")
     explain.add_argument("--as-of", type=opt.date, required=True, help="date (YYYY-MM-DD)")
+    explain.add_argument(
+        "--allow-future", action="store_true", help="score an --as-of more than one horizon after the last event"
+    )
     explain.add_argument("--lang", choices=["en", "zh"], default="en")
     explain.add_argument(
         "--plot",
@@ -347,9 +356,15 @@ def _score(args: argparse.Namespace) -> int:
     if args.policy is None and any(getattr(args, o) is not None for o in outreach):
         given = [f"--{o.replace('_', '-')}" for o in outreach if getattr(args, o) is not None]
         raise ValueError(f"{', '.join(given)} set the outreach of --policy; give --policy too")
+    from riskscore.data.files import find_tables, time_span
+
+    if not args.data.is_dir():
+        raise FileNotFoundError(f"event data folder does not exist: {args.data}")
+    model = _load_model(args.model)
+    opt.check_as_of(args.as_of, time_span(find_tables(args.data)[0]), model, args.allow_future)
     logging.getLogger("riskscore").setLevel(logging.INFO if not sys.stderr.isatty() else logging.WARNING)
     result = score_batch(
-        _load_model(args.model),
+        model,
         args.data,
         args.as_of,
         args.out,
@@ -380,6 +395,7 @@ def _recommend(args: argparse.Namespace) -> int:
     now = args.now
     policy = OutreachPolicy.load(args.policy)
     events = _events(args.data)
+    opt.check_as_of(args.as_of, opt.event_span(events), model, args.allow_future)
     obs = observation_dates(events, freq="D", start=args.as_of, end=args.as_of)
     if obs.empty:
         raise ValueError(f"no account is open and current at {args.as_of}")
@@ -440,6 +456,7 @@ def _explain(args: argparse.Namespace) -> int:
     if model.builder_ is None:
         raise ValueError("the bundle carries no FeatureBuilder: train it with riskscore train or fit(..., builder=)")
     events = _events(args.data)
+    opt.check_as_of(args.as_of, opt.event_span(events), model, args.allow_future)
     ids = events.accounts["account_id"]
     account: Any = args.account
     if pd.api.types.is_integer_dtype(ids.dtype):

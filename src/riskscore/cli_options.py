@@ -2,6 +2,8 @@
 
 Every ``type=`` here raises ``argparse.ArgumentTypeError`` with what must hold
 and what was given; :class:`OneLineParser` prints that as one line and exits 2.
+:func:`check_as_of` is the one check of a date against the data, made once the
+data is found.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import pandas as pd
 __all__ = [
     "OneLineParser",
     "capacity",
+    "check_as_of",
     "date",
+    "event_span",
     "folder",
     "horizon",
     "jobs",
@@ -191,3 +195,37 @@ def new_file(*suffixes: str) -> Callable[[str], Path]:
         return path
 
     return check
+
+
+def check_as_of(as_of: str, span: tuple[pd.Timestamp, pd.Timestamp] | None, model: Any, allow_future: bool) -> None:
+    """Refuse an ``--as-of`` before the data's first event, or more than one target horizon after its last."""
+    day = pd.Timestamp(as_of)
+    if span is None:
+        raise ValueError("the event tables hold no rows: nothing to score")
+    first, last = (pd.Timestamp(t) for t in span)
+    if day <= first.normalize():
+        raise ValueError(
+            f"--as-of {as_of} must be after the data's first event ({first:%Y-%m-%d}): no account has history then"
+        )
+    horizon = pd.Timedelta(str((model.manifest_.get("target") or {}).get("horizon") or "90D"))
+    if day > last + horizon and not allow_future:
+        raise ValueError(
+            f"--as-of {as_of} must be at most one target horizon ({horizon.days} days) after the data's last event "
+            f"({last:%Y-%m-%d}): scores that late would rest on stale history; give --allow-future to score anyway"
+        )
+
+
+def event_span(events: Any) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """First and last event time of an EventData."""
+    from riskscore.data.schema import EVENT_TABLES, NOT_BEFORE_OPEN
+
+    times = [
+        df[col].dropna()
+        for name in EVENT_TABLES
+        if (df := getattr(events, name)) is not None
+        for col in NOT_BEFORE_OPEN[name]
+    ]
+    times = [t for t in times if len(t)]
+    if not times:
+        return None
+    return min(t.min() for t in times), max(t.max() for t in times)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from riskscore.data.schema import SCHEMA, TABLES
+from riskscore.data.schema import EVENT_TABLES, NOT_BEFORE_OPEN, SCHEMA, TABLES
 from riskscore.errors import DataValidationError, Problem
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "missing_columns",
     "read_protected",
     "read_table",
+    "time_span",
     "unreadable",
     "write_table",
 ]
@@ -206,3 +207,40 @@ def write_table(df: pd.DataFrame, path: Path, *, format: str) -> None:
         df.to_parquet(path, index=False)
     else:
         df.to_csv(path, index=False)  # pandas writes as many digits of the seconds as the values need
+
+
+def time_span(files: dict[str, Path]) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The first and last event time in the table files (parquet statistics where present), or None if empty."""
+    import pyarrow.parquet as pq
+
+    lows: list[pd.Timestamp] = []
+    highs: list[pd.Timestamp] = []
+    for name in EVENT_TABLES:
+        path = files.get(name)
+        if path is None:
+            continue
+        columns = list(NOT_BEFORE_OPEN[name])
+        if path.name.endswith(".parquet"):
+            try:
+                meta = pq.ParquetFile(path).metadata
+                schema = meta.schema.names
+                for col in columns:
+                    j = schema.index(col)
+                    for g in range(meta.num_row_groups):
+                        stats = meta.row_group(g).column(j).statistics
+                        if stats is None or not stats.has_min_max:
+                            raise LookupError(col)
+                        lows.append(pd.Timestamp(stats.min))
+                        highs.append(pd.Timestamp(stats.max))
+                continue
+            except (LookupError, ValueError):
+                pass  # no statistics: read the columns
+        df = read_table(path)
+        for col in columns:
+            values = pd.to_datetime(df[col], errors="coerce", format="ISO8601").dropna()
+            if len(values):
+                lows.append(values.min())
+                highs.append(values.max())
+    if not lows:
+        return None
+    return min(lows), max(highs)
