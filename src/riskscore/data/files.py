@@ -54,17 +54,12 @@ def check_complete(folder: Path, files: dict[str, Path]) -> list[Problem]:
     nothing to check; one whose record says it is still being written, or whose
     table files differ from the ones recorded (names or sizes), is refused.
     """
-    meta = folder / METADATA_FILE
-    if not meta.exists():
-        return []
     try:
-        record = json.loads(meta.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        return [
-            Problem(METADATA_FILE, None, "metadata", f"must be the JSON riskscore writes; got unreadable text ({exc})")
-        ]
-    if not isinstance(record, dict):
-        return [Problem(METADATA_FILE, None, "metadata", f"must be a JSON object; got {type(record).__name__}")]
+        record = _metadata(folder)
+    except DataValidationError as exc:
+        return list(exc.problems)
+    if record is None:
+        return []
     if record.get("state") == "writing":
         return [
             Problem(
@@ -155,19 +150,28 @@ def missing_columns(files: dict[str, Path]) -> list[Problem]:
     return problems
 
 
-def read_protected(folder: Path) -> tuple[str, ...] | None:
-    """The protected columns recorded by ``EventData.to_dir``, or None without a record."""
+def _metadata(folder: Path) -> dict[str, object] | None:
+    """``_eventdata.json`` of ``folder`` as a mapping, None without one; unreadable: a ``metadata`` problem."""
     meta = folder / METADATA_FILE
     if not meta.exists():
         return None
     try:
         record = json.loads(meta.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
-        problem = Problem(
-            METADATA_FILE, None, "metadata", f"must be the JSON riskscore writes; got unreadable text ({exc})"
-        )
-        raise DataValidationError([problem]) from exc
-    protected = record.get("protected", []) if isinstance(record, dict) else None
+        message = f"must be the JSON riskscore writes; got unreadable text ({exc})"
+        raise DataValidationError([Problem(METADATA_FILE, None, "metadata", message)]) from exc
+    if not isinstance(record, dict):
+        message = f"must be a JSON object; got {type(record).__name__}"
+        raise DataValidationError([Problem(METADATA_FILE, None, "metadata", message)])
+    return record
+
+
+def read_protected(folder: Path) -> tuple[str, ...] | None:
+    """The protected columns recorded by ``EventData.to_dir``, or None without a record."""
+    record = _metadata(folder)
+    if record is None:
+        return None
+    protected = record.get("protected", [])
     if not isinstance(protected, list) or not all(isinstance(c, str) for c in protected):
         problem = Problem(
             METADATA_FILE, None, "metadata", f"protected must be a list of column names; got {protected!r}"
