@@ -115,3 +115,68 @@ def test_customer_flags_leave_other_values_to_the_rules() -> None:
     accounts = accounts.assign(cease=[False, True, False], dispute=np.array([False, False, False]))
     spread = customer_flags(accounts)
     assert spread["cease"].tolist() == [True, True, False] and spread["dispute"].tolist() == [False] * 3
+
+
+def _spread_customers(n: int, seed: int) -> np.ndarray:
+    """Customers of one to three accounts whose ids lie anywhere in the book (far apart in id order)."""
+    rng = np.random.default_rng(seed)
+    customer = np.arange(n)
+    pairs = rng.permutation(n)[: n // 2].reshape(-1, 2)
+    customer[pairs[:, 1]] = customer[pairs[:, 0]]
+    return customer
+
+
+@pytest.mark.parametrize("kind", ["int", "text"])
+def test_batch_chunks_hold_whole_customers_and_read_only_their_rows(kind: str, tmp_path: Any) -> None:
+    """Issue #13, item 5: a chunk never splits a customer, on a folder (parquet) as in memory."""
+    from riskscore.batch.source import Source
+
+    n = 600
+    customer = _spread_customers(n, 1)
+    ids = np.arange(n) * 3 + 5
+    account_ids: Any = ids if kind == "int" else np.array([f"A{i:05d}" for i in ids], dtype=object)
+    accounts = pd.DataFrame(
+        {"account_id": account_ids, "open_date": "2024-01-01", "credit_limit": 1000.0, "customer_id": customer}
+    )
+    statements = pd.DataFrame(
+        {
+            "account_id": np.repeat(account_ids, 3),
+            "statement_date": np.tile(["2024-02-01", "2024-03-01", "2024-04-01"], n),
+            "balance": np.arange(3 * n, dtype=float),
+            "payment": 0.0,
+            "dpd": 0,
+        }
+    )
+    events = rs.EventData(accounts=accounts, statements=statements)
+    # Small row groups: the reader must pick the groups of scattered ids, not one range.
+    events.to_dir(tmp_path / "events")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pq.read_table(tmp_path / "events" / "statements.parquet"), tmp_path / "statements.parquet",
+                   row_group_size=50)  # fmt: skip
+    (tmp_path / "statements.parquet").replace(tmp_path / "events" / "statements.parquet")
+    (tmp_path / "events" / "_eventdata.json").unlink()  # a folder written by another tool
+    owner = dict(zip(account_ids.tolist(), customer.tolist(), strict=True))
+    for source in (Source(events), Source(tmp_path / "events")):
+        for size in (1, 7, 100, 10_000):
+            chunks = source.chunks(size)
+            seen = np.concatenate(chunks)
+            assert sorted(seen.tolist()) == sorted(account_ids.tolist())  # every account once
+            of_chunk = {a: k for k, c in enumerate(chunks) for a in c.tolist()}
+            for a, b in zip(account_ids.tolist(), account_ids.tolist()[1:], strict=False):
+                if owner[a] == owner[b]:
+                    assert of_chunk[a] == of_chunk[b]
+            together = [[a for a in account_ids.tolist() if owner[a] == c] for c in set(customer.tolist())]
+            assert all(len({of_chunk[a] for a in group}) == 1 for group in together)
+            assert all(len(c) >= size for c in chunks[:-1]) and all(len(c) <= size + 2 for c in chunks)
+            assert all(list(c) == sorted(c.tolist()) for c in chunks)
+        k = len(chunks) // 2
+        rows = source.chunk(source.chunks(100)[k])
+        want = set(source.chunks(100)[k].tolist())
+        assert set(rows["statements"]["account_id"]) == want and len(rows["statements"]) == 3 * len(want)
+        expected = statements[statements["account_id"].isin(want)]["balance"].sort_values().to_numpy()
+        assert np.array_equal(np.sort(rows["statements"]["balance"].to_numpy(dtype=float)), expected)
+    plain = Source(rs.EventData(accounts=accounts.drop(columns="customer_id"), statements=statements))
+    assert [c.tolist() for c in plain.chunks(250)] == [
+        np.sort(account_ids)[i : i + 250].tolist() for i in range(0, n, 250)
+    ]  # without customers: runs of consecutive ids, as before

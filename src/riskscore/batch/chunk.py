@@ -47,6 +47,7 @@ class Job:
     now: pd.Timestamp | None = None
     events_tz: str | None = None
     id_dtype: str = "int64"
+    customer_dtype: str | None = None  # None: customers are the accounts
     parent_pid: int | None = None  # local workers end when this process is gone
 
 
@@ -137,7 +138,10 @@ def finalise(k: int, granted: Mapping[Any, Mapping[str, Any]], job: Job) -> dict
     stage = job.output / ".stage"
     frame = pd.read_parquet(stage / f"inputs-{k:05d}.parquet")
     if frame.empty:
-        write_parquet(part_path(job.output, k, staged=True), outreach_rows(pd.DataFrame(), frame, job.id_dtype))
+        write_parquet(
+            part_path(job.output, k, staged=True),
+            outreach_rows(pd.DataFrame(), frame, job.id_dtype, job.customer_dtype),
+        )
         return {"chunk": k}
     frame["evidence"] = [tuple(json.loads(v)) for v in frame["evidence"]]
     frame["reasons"] = pd.Series([json.loads(v) for v in frame["reasons"]], dtype=object).to_numpy()
@@ -147,7 +151,7 @@ def finalise(k: int, granted: Mapping[Any, Mapping[str, Any]], job: Job) -> dict
     inputs = Inputs(frame=frame, contacts=None if contacts.empty else contacts, events_tz=job.events_tz)
     mine = {a: granted[a] for a in frame["account_id"].tolist() if a in granted}
     out, _ = decide(inputs, job.policy, job.treatments, job.templates, job.now, job.settings, granted=mine)
-    write_parquet(part_path(job.output, k, staged=True), outreach_rows(out, frame, job.id_dtype))
+    write_parquet(part_path(job.output, k, staged=True), outreach_rows(out, frame, job.id_dtype, job.customer_dtype))
     return {"chunk": k}
 
 

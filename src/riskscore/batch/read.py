@@ -111,4 +111,6 @@ def _read(paths: list[Path]) -> pd.DataFrame:
             raise BatchOutputError(
                 f"{path}: its columns differ from {paths[0].name}'s: the parts are of different runs"
             )
-    return pa.concat_tables(tables).to_pandas().reset_index(drop=True)
+    frame = pa.concat_tables(tables).to_pandas()
+    # Parts hold whole customers, so ids of one part need not be consecutive: sort them back.
+    return frame.sort_values("account_id", kind="stable").reset_index(drop=True) if len(frame) else frame

@@ -181,8 +181,8 @@ def score_batch(
     source = Source(events)
     # A flag on any of a customer's accounts holds for all of them, whichever chunk each lands in.
     source.accounts = customer_flags(source.accounts)
-    ids = np.sort(source.account_ids())
-    chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
+    chunks = source.chunks(int(chunk_size))  # whole customers in each
+    ids = np.sort(np.concatenate(chunks)) if chunks else source.account_ids()
     outreach: dict[str, Any] = {}
     if policy is not None:
         outreach = outreach_setup(policy, capacity, now, costs, control_share, seed, lender, events_timezone,
@@ -224,6 +224,7 @@ def _run(
         now=outreach.get("now"),
         events_tz=outreach.get("events_tz"),
         id_dtype=str(ids.dtype) if np.issubdtype(ids.dtype, np.integer) else "object",
+        customer_dtype=_customer_dtype(source),
         parent_pid=os.getpid() if backend == "local" else None,
     )
     staged = policy is not None
@@ -251,3 +252,12 @@ def _run(
     )
     log.info("score_batch: %s", result)
     return result
+
+
+def _customer_dtype(source: Source) -> str | None:
+    """The dtype of the parts' ``customer_id``: int64 or object (text); None when customers are the accounts."""
+    if "customer_id" not in source.accounts.columns:
+        return None
+    kind = source.accounts["customer_id"].dtype
+    # Whole floats become integers when a chunk is validated; anything else is refused there.
+    return "int64" if pd.api.types.is_integer_dtype(kind) or pd.api.types.is_float_dtype(kind) else "object"

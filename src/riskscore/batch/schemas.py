@@ -46,13 +46,14 @@ def part_schema(id_type: Any) -> Any:
 
 
 OUTREACH_COLUMNS = (
-    "action", "channel", "send_after", "timezone", "offer", "message", "blocked", "expected_benefit", "control",
+    "customer_id", "action", "channel", "contact_id", "send_after", "timezone", "offer", "message", "blocked",
+    "expected_benefit", "control",
     "model_version", "policy_version",
 )  # fmt: skip
 
 
-def outreach_schema(id_type: Any) -> Any:
-    """The schema of a scores-and-outreach part (ids of ``id_type``)."""
+def outreach_schema(id_type: Any, customer_type: Any = None) -> Any:
+    """The schema of a scores-and-outreach part (ids of ``id_type``, customers of ``customer_type``)."""
     import pyarrow as pa
 
     base = part_schema(id_type)
@@ -61,8 +62,10 @@ def outreach_schema(id_type: Any) -> Any:
     )
     blocked = pa.struct([("rule", pa.string()), ("channel", pa.string()), ("why", pa.string())])
     fields = [
+        ("customer_id", id_type if customer_type is None else customer_type),
         ("action", pa.string()),
         ("channel", pa.string()),
+        ("contact_id", pa.string()),
         ("send_after", pa.timestamp("ns", tz="UTC")),
         ("timezone", pa.string()),
         ("offer", offer),
@@ -86,18 +89,22 @@ _EMPTY_DTYPES: dict[str, Any] = {
 }
 
 
-def _empty(columns: Iterable[str], id_dtype: str) -> pd.DataFrame:
+def _empty(columns: Iterable[str], id_dtype: str, customer_dtype: str | None = None) -> pd.DataFrame:
     """A part with no rows whose columns have the dtypes of the part schema (a chunk with nothing to score)."""
     out = pd.DataFrame({c: pd.Series([], dtype=_EMPTY_DTYPES.get(c, object)) for c in columns})
     out["account_id"] = pd.Series([], dtype=np.dtype(id_dtype))
+    if "customer_id" in out.columns:
+        out["customer_id"] = pd.Series([], dtype=np.dtype(customer_dtype or id_dtype))
     return out
 
 
-def outreach_rows(out: pd.DataFrame, frame: pd.DataFrame, id_dtype: str) -> pd.DataFrame:
+def outreach_rows(
+    out: pd.DataFrame, frame: pd.DataFrame, id_dtype: str, customer_dtype: str | None = None
+) -> pd.DataFrame:
     """The rows of a scores-and-outreach part from the decisions and their staged inputs."""
     columns = [*PART_COLUMNS, *OUTREACH_COLUMNS]
     if out.empty:
-        return _empty(columns, id_dtype)
+        return _empty(columns, id_dtype, customer_dtype)
     rows = out.copy()
     rows["points"] = frame["points"].to_numpy()
     rows["evidence"] = [list(e) for e in frame["evidence"]]
@@ -129,8 +136,12 @@ def schema_for(frame: pd.DataFrame) -> Any:
     """The schema a part with ``frame``'s columns is written with (scores, or scores and outreach)."""
     import pyarrow as pa
 
-    id_type = pa.int64() if pd.api.types.is_integer_dtype(frame["account_id"].dtype) else pa.string()
-    return outreach_schema(id_type) if "action" in frame.columns else part_schema(id_type)
+    def kind(column: str) -> Any:
+        return pa.int64() if pd.api.types.is_integer_dtype(frame[column].dtype) else pa.string()
+
+    if "action" not in frame.columns:
+        return part_schema(kind("account_id"))
+    return outreach_schema(kind("account_id"), kind("customer_id"))
 
 
 def write_parquet(target: Path, frame: pd.DataFrame) -> None:

@@ -119,20 +119,59 @@ class Source:
             )
         return np.asarray(pd.unique(ids.to_numpy()), dtype=ids.to_numpy().dtype)
 
+    def chunks(self, size: int) -> list[np.ndarray]:
+        """The accounts in chunks of about ``size``, never splitting a customer; each chunk's ids sorted.
+
+        Without ``accounts.customer_id`` every account is its own customer and
+        the chunks are consecutive runs of ``size`` sorted ids. With it, a
+        customer goes where its smallest account id falls in that order and a
+        chunk closes at the first customer boundary at or after ``size``
+        accounts, so its accounts are scored together (their outreach and their
+        customer features need each other) whatever the chunk size. An empty
+        ``customer_id`` makes the account its own customer here; validation
+        then refuses it in its chunk.
+        """
+        ids = self.account_ids()
+        if "customer_id" not in self.accounts.columns:
+            ids = np.sort(ids)
+            return [ids[i : i + size] for i in range(0, len(ids), size)]
+        frame = self.accounts[["account_id", "customer_id"]].drop_duplicates("account_id")
+        account = frame["account_id"].to_numpy()
+        codes = pd.factorize(frame["customer_id"], use_na_sentinel=True)[0]
+        alone = codes < 0
+        codes[alone] = codes.max(initial=-1) + 1 + np.arange(int(alone.sum()))
+        rank = pd.factorize(account, sort=True)[0]  # the account's place in sorted id order
+        first = np.full(codes.max(initial=-1) + 1, len(rank), dtype=np.int64)
+        np.minimum.at(first, codes, rank)
+        order = np.lexsort((rank, first[codes]))
+        key = first[codes][order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])  # where a customer begins
+        out = []
+        at = 0
+        while at < len(order):
+            k = int(np.searchsorted(starts, at + size, side="left"))
+            end = int(starts[k]) if k < len(starts) else len(order)
+            out.append(np.sort(account[order[at:end]]))
+            at = end
+        return out
+
     def chunk(self, ids: np.ndarray) -> dict[str, pd.DataFrame]:
-        """The raw rows of every table for the accounts ``ids`` (sorted)."""
-        lo, hi = ids[0], ids[-1]
+        """The raw rows of every table for the accounts ``ids`` (sorted; not always consecutive)."""
         wanted = set(ids.tolist())
         out: dict[str, pd.DataFrame] = {}
         if self.memory is not None:
-            # Tables are sorted by account_id: each chunk is one block of rows.
+            # Tables are sorted by account_id: each account is one block of rows.
             for name, df in self.memory.tables.items():
                 if name == "accounts":
                     df = self.accounts  # in the same order, with what the run adds (customer flags)
-                col = df["account_id"]
-                left = int(np.searchsorted(col.to_numpy(), lo, side="left"))
-                right = int(np.searchsorted(col.to_numpy(), hi, side="right"))
-                out[name] = df.iloc[left:right]
+                col = df["account_id"].to_numpy()
+                left = np.searchsorted(col, ids, side="left")
+                right = np.searchsorted(col, ids, side="right")
+                if len(ids) and int(right[-1] - left[0]) == int((right - left).sum()):
+                    out[name] = df.iloc[int(left[0]) : int(right[-1])]  # one block: no copy
+                else:
+                    rows = np.concatenate([np.arange(a, b) for a, b in zip(left.tolist(), right.tolist(), strict=True)])
+                    out[name] = df.iloc[rows.astype(np.int64)].reset_index(drop=True)
             return out
         for name in self.files:
             if name == "accounts":
@@ -140,25 +179,58 @@ class Source:
             elif name in self.loaded:
                 df = self.loaded[name]
             else:
-                import pyarrow as pa
-                import pyarrow.dataset as ds
-
-                try:
-                    if name not in self.datasets:
-                        self.datasets[name] = ds.dataset(self.files[name], format="parquet")
-                    table = self.datasets[name].to_table(
-                        filter=(ds.field("account_id") >= lo) & (ds.field("account_id") <= hi)
-                    )
-                except (pa.ArrowException, OSError) as exc:
-                    raise unreadable(self.files[name], exc) from exc
-                df = table.to_pandas()
-                del table
+                df = self._read_parquet(name, ids)
             out[name] = df.loc[df["account_id"].isin(wanted).to_numpy()].reset_index(drop=True)
         if self.datasets:
             import pyarrow as pa
 
             pa.default_memory_pool().release_unused()  # give freed buffers back: memory follows the chunk
         return out
+
+    def _read_parquet(self, name: str, ids: np.ndarray) -> pd.DataFrame:
+        """The rows of ``ids`` from a parquet table: only the row groups whose id range holds one of them."""
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        try:
+            if name not in self.datasets:
+                dataset = ds.dataset(self.files[name], format="parquet")
+                self.datasets[name] = (dataset.schema, _row_groups(dataset))
+            schema, files = self.datasets[name]
+            wanted = ds.field("account_id").isin(pa.array(ids.tolist()))
+            pieces = []
+            for fragment, groups, known, low, high in files:
+                hit = ~known
+                if known.any():
+                    # A group holds a wanted id when some id lies in [low, high].
+                    lo, hi = np.asarray(low, dtype=ids.dtype), np.asarray(high, dtype=ids.dtype)
+                    hit[known] = np.searchsorted(ids, lo, "left") < np.searchsorted(ids, hi, "right")
+                take = [g for g, h in zip(groups, hit.tolist(), strict=True) if h]
+                if take:
+                    pieces.append(fragment.subset(row_group_ids=take).to_table(filter=wanted, schema=schema))
+            table = pa.concat_tables(pieces) if pieces else schema.empty_table()
+        except (pa.ArrowException, OSError) as exc:
+            raise unreadable(self.files[name], exc) from exc
+        df = table.to_pandas()
+        del table
+        return df
+
+
+def _row_groups(dataset: Any) -> list[tuple[Any, list[int], np.ndarray, np.ndarray, np.ndarray]]:
+    """Per file of a parquet dataset: its row groups, whether each has ``account_id`` statistics, their ranges."""
+    out = []
+    for fragment in dataset.get_fragments():
+        fragment.ensure_complete_metadata()
+        groups, low, high = [], [], []
+        for group in fragment.row_groups:
+            stats = (group.statistics or {}).get("account_id") or {}
+            groups.append(group.id)
+            low.append(stats.get("min"))
+            high.append(stats.get("max"))
+        known = np.array([a is not None and b is not None for a, b in zip(low, high, strict=True)], dtype=bool)
+        values = [np.array([v for v, k in zip(col, known.tolist(), strict=True) if k]) for col in (low, high)]
+        out.append((fragment, groups, known, values[0], values[1]))
+    return out
 
 
 def validated(

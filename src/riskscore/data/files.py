@@ -181,19 +181,20 @@ def read_protected(folder: Path) -> tuple[str, ...] | None:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """One table file as a DataFrame (CSV ids that are canonical integers read as integers)."""
+    """One table file as a DataFrame (CSV account and customer ids that are canonical integers read as integers)."""
     try:
         if path.name.endswith(".parquet"):
             return pd.read_parquet(path)
         # pandas 3 parses floats exactly by default (and deprecates the option); pandas 2 needs asking.
         if int(pd.__version__.split(".")[0]) >= 3:
-            df = pd.read_csv(path, dtype={"account_id": str})
+            df = pd.read_csv(path, dtype={"account_id": str, "customer_id": str})
         else:
-            df = pd.read_csv(path, dtype={"account_id": str}, float_precision="round_trip")
+            df = pd.read_csv(path, dtype={"account_id": str, "customer_id": str}, float_precision="round_trip")
     except _read_errors() as exc:
         raise unreadable(path, exc) from exc
-    if "account_id" in df.columns:
-        df["account_id"] = canonical_int_ids(df["account_id"])
+    for column in ("account_id", "customer_id"):
+        if column in df.columns:
+            df[column] = canonical_int_ids(df[column])
     return df
 
 

@@ -34,7 +34,7 @@ from riskscore.outreach.treatments import Treatments
 
 __all__ = ["AuditError", "read_audit", "replay", "write"]
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: the customer's accounts and contacts are part of each decision's inputs
 _RUNS: dict[str, Any] = {}
 
 
@@ -66,6 +66,7 @@ def _hash(payload: Any) -> str:
 
 _FRAME_COLUMNS = (
     "account_id",
+    "customer_id",
     "as_of",
     "pd",
     "band",
@@ -81,23 +82,27 @@ _FRAME_COLUMNS = (
 )
 
 
-def _inputs_of(frame: pd.DataFrame, out: pd.DataFrame, i: int, contacts: list[list[Any]]) -> dict[str, Any]:
+def _row_of(frame: pd.DataFrame, out: pd.DataFrame, i: int) -> dict[str, Any]:
     row = {c: _plain(frame[c].iat[i]) for c in _FRAME_COLUMNS if c in frame.columns}
     row["reasons"] = _plain(out["reasons"].iat[i])
     row["flags"] = {f: _plain(frame[f].iat[i]) for f in FLAGS if f in frame.columns}
-    row["contacts"] = contacts
     return row
 
 
-def _contacts_by_account(contacts: pd.DataFrame | None) -> dict[Any, list[list[Any]]]:
+def _contacts_by_customer(contacts: pd.DataFrame | None) -> dict[Any, list[list[Any]]]:
+    """Each customer's contacts (each account its own customer without ``customer_id``), with the account."""
     out: dict[Any, list[list[Any]]] = {}
     if contacts is None or contacts.empty:
         return out
     direction = contacts["direction"] if "direction" in contacts.columns else pd.Series(None, index=contacts.index)
-    for a, t, c, o, d in zip(
-        contacts["account_id"], contacts["timestamp"], contacts["channel"], contacts["outcome"], direction, strict=True
-    ):
-        out.setdefault(a, []).append([pd.Timestamp(t).isoformat(), str(c), str(o), None if pd.isna(d) else str(d)])
+    owner = contacts["customer_id"] if "customer_id" in contacts.columns else contacts["account_id"]
+    for who, a, t, c, o, d in zip(
+        owner, contacts["account_id"], contacts["timestamp"], contacts["channel"], contacts["outcome"], direction,
+        strict=True,
+    ):  # fmt: skip
+        out.setdefault(who, []).append(
+            [pd.Timestamp(t).isoformat(), str(c), str(o), None if pd.isna(d) else str(d), _plain(a)]
+        )
     return out
 
 
@@ -130,12 +135,23 @@ def write(
     run["run_id"] = _hash(run)[:16]
     evaluation = trail["evaluation"]
     hits = trail["evaluation"].hits_by_account()
-    contacts = _contacts_by_account(inputs.contacts)
+    contacts = _contacts_by_customer(inputs.contacts)
     frame = inputs.frame
+    rows = [_row_of(frame, out, i) for i in range(len(frame))]
+    owner = frame["customer_id"] if "customer_id" in frame.columns else frame["account_id"]
+    together: dict[Any, list[int]] = {}
+    for i, who in enumerate(owner.tolist()):
+        together.setdefault(who, []).append(i)
     lines = [json.dumps(run, ensure_ascii=False, sort_keys=True)]
     for i in range(len(frame)):
         account = frame["account_id"].iat[i]
-        record_inputs = _inputs_of(frame, out, i, contacts.get(account, []))
+        who = owner.iat[i]
+        # One decision per customer: the record holds what it rests on, all the customer's accounts.
+        record_inputs = {
+            **rows[i],
+            "contacts": contacts.get(who, []),
+            "others": [rows[j] for j in together[who] if j != i],
+        }
         fired = {(h.rule, h.channel) for h, _ in hits[i]}
         evaluations = []
         for hit, k in hits[i]:
@@ -225,24 +241,21 @@ def replay(record: Mapping[str, Any]) -> dict[str, Any]:
         )
     policy, treatments, templates = _RUNS[key]
     now = pd.Timestamp(run["now"])
-    row: dict[str, Any] = {c: inputs.get(c) for c in _FRAME_COLUMNS}
-    row["as_of"] = pd.Timestamp(row["as_of"])
-    row["due_date"] = pd.Timestamp(row["due_date"]) if row["due_date"] else pd.NaT
-    row["evidence"] = tuple(row["evidence"] or ())
-    for key in ("exposure", "amount", "recent_payment"):
-        row[key] = np.nan if row[key] is None else float(row[key])
-    for flag in FLAGS:
-        if flag in inputs["flags"]:
-            row[flag] = inputs["flags"][flag]
-    frame = pd.DataFrame([row])
+    rows = [_frame_row(inputs), *(_frame_row(other) for other in inputs.get("others", []))]
+    frame = pd.DataFrame(rows)
+    if "customer_id" not in inputs:
+        frame = frame.drop(columns="customer_id")
     frame["due_date"] = pd.to_datetime(frame["due_date"])
     contacts = None
     if inputs["contacts"]:
-        contacts = pd.DataFrame(inputs["contacts"], columns=["timestamp", "channel", "outcome", "direction"])
-        contacts.insert(0, "account_id", [inputs["account_id"]] * len(contacts))
+        listed = [list(c) + [inputs["account_id"]] * (5 - len(c)) for c in inputs["contacts"]]
+        contacts = pd.DataFrame(listed, columns=["timestamp", "channel", "outcome", "direction", "account_id"])
+        contacts = contacts[["account_id", "timestamp", "channel", "outcome", "direction"]]
+        if "customer_id" in inputs:
+            contacts.insert(1, "customer_id", [inputs["customer_id"]] * len(contacts))
         contacts["timestamp"] = pd.to_datetime(contacts["timestamp"])
     settings = dict(run["settings"])
-    granted = {inputs["account_id"]: record["allocation"]}
+    granted = {row["account_id"]: record["allocation"] for row in rows}
     out, _ = decide(
         Inputs(frame=frame, contacts=contacts, events_tz=run["events_timezone"]),
         policy,
@@ -253,3 +266,17 @@ def replay(record: Mapping[str, Any]) -> dict[str, Any]:
         granted=granted,
     )
     return {c: _plain(out[c].iat[0]) for c in out.columns}
+
+
+def _frame_row(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """One account's recorded inputs as a row of the decision frame."""
+    row: dict[str, Any] = {c: inputs.get(c) for c in _FRAME_COLUMNS}
+    row["as_of"] = pd.Timestamp(row["as_of"])
+    row["due_date"] = pd.Timestamp(row["due_date"]) if row["due_date"] else pd.NaT
+    row["evidence"] = tuple(row["evidence"] or ())
+    for key in ("exposure", "amount", "recent_payment"):
+        row[key] = np.nan if row[key] is None else float(row[key])
+    for flag in FLAGS:
+        if flag in inputs["flags"]:
+            row[flag] = inputs["flags"][flag]
+    return row

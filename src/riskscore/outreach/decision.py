@@ -7,6 +7,7 @@ allocation of capacity, and the recommendation with what blocked what.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,57 @@ from riskscore.outreach.treatments import Treatments
 __all__ = ["decide"]
 
 
+_ROUTE_RANK = {"": 0, "human_review": 1, "none": 2}
+
+
+def _customers(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(unit of each row, customer id of each unit, rows of each unit in row order as offsets).
+
+    A unit is a customer: ``frame.customer_id``, or the account itself when the
+    column is absent. Returns the unit code per row, the unit ids, and the
+    row order grouped by unit with each unit's start (``np.split`` style).
+    """
+    if "customer_id" in frame.columns:
+        of_row, uniques = pd.factorize(frame["customer_id"])
+        unit_ids = np.asarray(uniques)
+    else:
+        of_row, unit_ids = np.arange(len(frame)), frame["account_id"].to_numpy()
+    return np.asarray(of_row, dtype=np.int64), unit_ids, np.argsort(of_row, kind="stable")
+
+
+def _first_per_unit(rows: np.ndarray, of_row: np.ndarray, m: int) -> np.ndarray:
+    """For each unit, the first of ``rows`` (in row order) that belongs to it; -1 when none does."""
+    out = np.full(m, -1, dtype=np.int64)
+    codes, first = np.unique(of_row[rows], return_index=True)
+    out[codes] = rows[first]
+    return out
+
+
+def _strictest(evaluation: RuleEvaluation, of_row: np.ndarray, m: int, ids: np.ndarray) -> None:
+    """Give every account of a customer the strictest route and the first support path of any of them."""
+    n = len(of_row)
+    if m == n:
+        return
+    rank = np.array([_ROUTE_RANK[str(r)] for r in evaluation.route], dtype=np.int64)
+    best = np.full(m, -1, dtype=np.int64)
+    np.maximum.at(best, of_row, rank)
+    source = _first_per_unit(np.flatnonzero(rank == best[of_row]), of_row, m)[of_row]
+    for i in np.flatnonzero(rank != best[of_row]).tolist():
+        j = int(source[i])
+        evaluation.route[i] = evaluation.route[j]
+        evaluation.route_rule[i] = evaluation.route_rule[j]
+        evaluation.route_why[i] = f"{evaluation.route_why[j]} (account {_plain_id(ids[j])})"
+    has_support = evaluation.support != ""
+    support = _first_per_unit(np.flatnonzero(has_support), of_row, m)[of_row]
+    for i in np.flatnonzero(~has_support & (support >= 0)).tolist():
+        evaluation.support[i] = evaluation.support[support[i]]
+        evaluation.support_rule[i] = evaluation.support_rule[support[i]]
+
+
+def _plain_id(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
 def decide(
     inputs: Inputs,
     policy: OutreachPolicy,
@@ -33,19 +85,33 @@ def decide(
     granted: Mapping[Any, Mapping[str, Any]] | None = None,
     plan_only: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The decisions for ``inputs``.
+    """The decisions for ``inputs``: one per customer, shared by all the customer's accounts.
 
-    ``granted`` replays a recorded allocation: account -> ``{"granted": option
-    index or None, "exhausted": [capacity keys found used up]}``. With
+    The customer (``frame.customer_id``; each account its own without it) is
+    the unit: its *lead* account (the largest value at risk, ties by account
+    id) sets the treatment options by band and segment; the strictest route
+    and any support path of its accounts hold for all; a channel is allowed
+    when every account allows it; the benefit adds up the accounts' values at
+    risk and counts one contact's cost; the offer is sized on the accounts'
+    total balance and recent payments; the control draw is per customer and
+    capacity counts contacts.
+
+    ``granted`` replays a recorded allocation: lead account -> ``{"granted":
+    option index or None, "exhausted": [capacity keys found used up]}``. With
     ``plan_only`` (and no ``granted``), stop before the allocation and return
-    the candidates in allocation order: ``account_id``, ``best`` (benefit of
-    the best allowed option), ``usable`` and ``keys`` (per option: allowed with
-    a positive benefit; the capacity key), for an allocation across batches.
+    the candidates in allocation order: ``account_id`` (the lead), ``best``
+    (benefit of the best allowed option), ``usable`` and ``keys`` (per option:
+    allowed with a positive benefit; the capacity key), for an allocation
+    across batches.
     """
     frame = inputs.frame
     n = len(frame)
     evaluation = evaluate_rules(policy, frame, inputs.contacts, now, inputs.events_tz)
     horizon = evaluation.now + int(policy.planning_horizon_hours * 3_600_000_000_000)
+    of_row, unit_ids, grouped = _customers(frame)
+    m = len(unit_ids)
+    ids = frame["account_id"].to_numpy()
+    _strictest(evaluation, of_row, m, ids)
     # Options per group of accounts that share band, segment and special path.
     columns = [
         frame["band"].astype(str),
@@ -80,28 +146,36 @@ def decide(
     pd_values = frame["pd"].to_numpy(dtype=np.float64)
     exposure = frame["exposure"].to_numpy(dtype=np.float64)
     value_at_risk = pd_values * np.where(np.isfinite(exposure), exposure, 0.0) * treatments.lgd
-    instalment, term, total = plan_offers(
-        exposure, frame["recent_payment"].to_numpy(dtype=np.float64), treatments.offer
-    )
-    cooling = evaluation.offer_until > evaluation.now
+    # The lead account of each customer: the largest value at risk, ties by account id.
+    by_risk = allocation_order(ids, value_at_risk)
+    lead = by_risk[np.unique(of_row[by_risk], return_index=True)[1]] if m else np.zeros(0, dtype=np.int64)
+    unit_risk = np.bincount(of_row, weights=value_at_risk, minlength=m)
+    total_exposure = _unit_sum(exposure, of_row, m)
+    total_recent = _unit_sum(frame["recent_payment"].to_numpy(dtype=np.float64), of_row, m)
+    instalment, term, total = plan_offers(total_exposure, total_recent, treatments.offer)
+    cooling = np.zeros(m, dtype=bool)
+    np.logical_or.at(cooling, of_row, evaluation.offer_until > evaluation.now)
     channel_index = {c: k for k, c in enumerate(policy.channels)}
-    earliest = np.stack([evaluation.earliest[c] for c in policy.channels]) if policy.channels else np.zeros((0, n))
-    rows = np.arange(n)
-    action = np.full((width, n), "", dtype=object)
-    channel = np.full((width, n), "", dtype=object)
-    benefit = np.full((width, n), -np.inf)
-    allowed = np.zeros((width, n), dtype=bool)
-    cooled = np.zeros((width, n), dtype=bool)
+    earliest = np.zeros((len(policy.channels), m), dtype=np.int64)
+    for k, c in enumerate(policy.channels):
+        np.maximum.at(earliest[k], of_row, evaluation.earliest[c])  # allowed when allowed for every account
+    action = np.full((width, m), "", dtype=object)
+    channel = np.full((width, m), "", dtype=object)
+    benefit = np.full((width, m), -np.inf)
+    allowed = np.zeros((width, m), dtype=bool)
+    cooled = np.zeros((width, m), dtype=bool)
+    lead_group = key_codes[lead] if m else np.zeros(0, dtype=np.int64)
+    units = np.arange(m)
     for k in range(width):
         for g, options in enumerate(group_options):
             if k >= len(options):
                 continue
-            members = rows[key_codes == g]
+            members = units[lead_group == g]
             act, chan = options[k]
             cost = treatments.cost.get("human_review" if act == "human_review" else chan, 0.0)
             action[k, members] = act
             channel[k, members] = chan
-            benefit[k, members] = value_at_risk[members] * treatments.effect.get(act, 0.0) - cost
+            benefit[k, members] = unit_risk[members] * treatments.effect.get(act, 0.0) - cost
             ok = np.full(len(members), messages.has(act, chan))
             if act != "human_review":
                 ok &= earliest[channel_index[chan], members] <= horizon
@@ -109,41 +183,42 @@ def decide(
                 cooled[k, members] = cooling[members]
                 ok &= ~cooling[members] & np.isfinite(total[members])
             allowed[k, members] = ok
-    has_options = (action != "").any(axis=0) if width else np.zeros(n, dtype=bool)
-    # Control group: eligible for a standard treatment (not a support or suppression path).
-    draw = control_draw(frame["account_id"], int(settings["seed"]))
-    control = has_options & ~special & (draw < float(settings["control_share"]))
+    has_options = (action != "").any(axis=0) if width else np.zeros(m, dtype=bool)
+    # Control group, per customer: eligible for a standard treatment (not a support or suppression path).
+    draw = control_draw(pd.Series(unit_ids), int(settings["seed"]))
+    control = has_options & ~special[lead] & (draw < float(settings["control_share"])) if m else has_options
     usable = allowed & (benefit > 0)
-    best = np.where(usable, benefit, -np.inf).max(axis=0) if width else np.full(n, -np.inf)
-    # Allocation: accounts in order of their best allowed benefit (ties by account id) take
-    # their first allowed option whose channel has capacity left.
-    ids = frame["account_id"].to_numpy()
+    best = np.where(usable, benefit, -np.inf).max(axis=0) if width else np.full(m, -np.inf)
+    # Allocation: customers in order of their best allowed benefit (ties by the lead account's id)
+    # take their first allowed option whose channel has capacity left: capacity counts contacts.
+    lead_ids = ids[lead] if m else ids[:0]
     candidates = np.flatnonzero(~control & np.isfinite(best))
-    sequence = candidates[allocation_order(ids[candidates], best[candidates])]
-    rank = np.full(n, -1, dtype=np.int64)
+    sequence = candidates[allocation_order(lead_ids[candidates], best[candidates])]
+    rank = np.full(m, -1, dtype=np.int64)
     rank[sequence] = np.arange(len(sequence))
-    chosen = np.full(n, -1, dtype=np.int64)
+    chosen = np.full(m, -1, dtype=np.int64)
     exhausted: dict[int, list[str]] = {}
     keys = np.where(action == "human_review", "human_review", channel)
     if granted is None and plan_only:
         return pd.DataFrame(
             {
-                "account_id": ids[sequence],
+                "account_id": lead_ids[sequence],
                 "best": best[sequence],
                 "usable": usable[:, sequence].T.tolist(),
                 "keys": keys[:, sequence].T.tolist(),
             }
         ), {}
     if granted is not None:
-        for i in sequence.tolist():
-            record = granted.get(ids[i], {})
-            chosen[i] = -1 if record.get("granted") is None else int(record["granted"])
+        for u in sequence.tolist():
+            record = granted.get(lead_ids[u], {})
+            chosen[u] = -1 if record.get("granted") is None else int(record["granted"])
             if record.get("exhausted"):
-                exhausted[i] = list(record["exhausted"])
+                exhausted[u] = list(record["exhausted"])
     else:
         picks, used_up = allocate(usable[:, sequence].T.tolist(), keys[:, sequence].T.tolist(), settings["capacity"])
         chosen[sequence] = picks
         exhausted = {int(sequence[r]): keys_ for r, keys_ in used_up.items()}
+    unit = _Units(of_row, unit_ids, lead, grouped, value_at_risk, earliest)
     return _assemble(
         inputs,
         evaluation,
@@ -158,11 +233,37 @@ def decide(
         control,
         rank,
         exhausted,
+        unit,
         policy,
         messages,
+        treatments,
         now,
         settings,
     )
+
+
+def _unit_sum(values: np.ndarray, of_row: np.ndarray, m: int) -> np.ndarray:
+    """Per customer, the sum of the finite values of its accounts; NaN when none is finite."""
+    finite = np.isfinite(values)
+    sums = np.bincount(of_row[finite], weights=values[finite], minlength=m)
+    return np.where(np.bincount(of_row[finite], minlength=m) > 0, sums, np.nan)
+
+
+@dataclass
+class _Units:
+    """The customers of the rows: unit per row, ids, lead row, rows grouped by unit, per-row value at risk."""
+
+    of_row: np.ndarray
+    ids: np.ndarray
+    lead: np.ndarray
+    grouped: np.ndarray
+    value_at_risk: np.ndarray
+    earliest: np.ndarray  # per channel (policy order) and unit
+
+    def members(self) -> list[np.ndarray]:
+        """The rows of each unit, in row order."""
+        counts = np.bincount(self.of_row, minlength=len(self.ids))
+        return np.split(self.grouped, np.cumsum(counts)[:-1]) if len(self.ids) else []
 
 
 class _Lists:
@@ -202,15 +303,19 @@ def _assemble(
     control: np.ndarray,
     rank: np.ndarray,
     exhausted: Mapping[int, list[str]],
+    unit: _Units,
     policy: OutreachPolicy,
     messages: Templates,
+    treatments: Treatments,
     now: pd.Timestamp,
     settings: Mapping[str, Any],
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     frame = inputs.frame
     n = len(frame)
+    of = unit.of_row
     lang = str(settings["lang"])
     zones = zone_array(frame["timezone"] if "timezone" in frame.columns else None, n)
+    row_chosen, row_control = chosen[of], control[of]
     # Reasons for the accounts a decision concerns (contacted, reviewed, held out as control).
     if "reasons" in frame.columns:
         reasons = frame["reasons"].to_numpy()
@@ -218,18 +323,20 @@ def _assemble(
         reasons = np.empty(n, dtype=object)
         reasons.fill(())  # no reasons: an empty tuple, shared (immutable)
         explained = frame["explained_row"].to_numpy()
-        concern = np.flatnonzero(((chosen >= 0) | control) & (explained >= 0))
+        concern = np.flatnonzero(((row_chosen >= 0) | row_control) & (explained >= 0))
         by_row = _reasons_for(inputs.explanation, explained[concern], lang)
         for i in concern.tolist():
             reasons[i] = by_row.get(int(explained[i]), ())
     blocked_col = _Lists(n)
-    # Rule hits shown where they stopped a channel the account's options wanted, for today's plan.
-    considered = {c: (channel == c).any(axis=0) for c in policy.channels}
+    # Rule hits shown where they stopped a channel the customer's options wanted: beyond the planning
+    # horizon, or (a cap or a quiet period, not the routine contact hours) later than now.
+    considered = {c: (channel == c).any(axis=0)[of] for c in policy.channels}
+    routine = {r.id for r in policy.rules_of("contact_hours")}
     for hit in evaluation.hits:
         if hit.channel not in considered:
             continue
         masked = np.flatnonzero(hit.mask)
-        show = considered[hit.channel][masked] & (hit.until > horizon)
+        show = considered[hit.channel][masked] & (hit.until > (horizon if hit.rule in routine else evaluation.now))
         for k in np.flatnonzero(show).tolist():
             i = int(masked[k])
             why = hit.why if isinstance(hit.why, str) else hit.why[k]
@@ -250,24 +357,32 @@ def _assemble(
                 "why": f"support path: {evaluation.support[i]} instead of a payment request",
             }
         )
-    for k, i in zip(*np.nonzero(cooled), strict=True):
-        again = format_local(int(evaluation.offer_until[i]), zones[i])
-        blocked_col[int(i)].append(
-            {
-                "rule": evaluation.offer_rule,
-                "channel": str(channel[k, i]),
-                "why": f"a plan was offered recently; allowed from {again}",
-            }
-        )
+    members = unit.members()
+    first_zone = zones[unit.lead] if len(unit.lead) else zones[:0]
+    for k, u in zip(*np.nonzero(cooled), strict=True):
+        again = format_local(int(evaluation.offer_until[members[u]].max()), first_zone[u])
+        for i in members[u].tolist():
+            blocked_col[i].append(
+                {
+                    "rule": evaluation.offer_rule,
+                    "channel": str(channel[k, u]),
+                    "why": f"a plan was offered recently; allowed from {again}",
+                }
+            )
     used_up = {
         key: {"rule": "capacity", "channel": key, "why": f"daily {key} capacity used up"}
         for key in left_keys(exhausted)
     }
-    for i, keys in exhausted.items():
-        for key in dict.fromkeys(keys):
-            blocked_col[i].append(dict(used_up[key]))
+    for u, keys in exhausted.items():
+        for i in members[u].tolist():
+            for key in dict.fromkeys(keys):
+                blocked_col[i].append(dict(used_up[key]))
+    ids = frame["account_id"].to_numpy()
+    if len(unit.ids) < n:
+        _share_blocked(blocked_col, members, ids)
     act = np.full(n, "none", dtype=object)
     chan = np.full(n, "", dtype=object)
+    contact = np.full(n, "", dtype=object)
     send_after = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
     offer_col = np.full(n, None, dtype=object)
     message_col = np.full(n, "", dtype=object)
@@ -275,34 +390,47 @@ def _assemble(
     facts = MessageFacts(frame, reasons, policy, messages, lang, settings["lender"])
     now_ns = int(now.tz_convert("UTC").value)
     instalment, term, total = plans
-    first_due_text = facts.due.copy()
-    first_due_text[np.asarray(pd.isna(frame["due_date"]))] = None
-    for i in np.flatnonzero((chosen >= 0) & ~control).tolist():
-        k = int(chosen[i])
-        a, c = str(action[k, i]), str(channel[k, i])
-        act[i] = a
-        chan[i] = "" if a == "human_review" else c
-        benefit_col[i] = round(float(benefit[k, i]), 6)
-        send_after[i] = np.datetime64(now_ns if a == "human_review" else int(evaluation.earliest[c][i]), "ns")
+    due = pd.DatetimeIndex(frame["due_date"]).to_numpy()
+    stamp = now.tz_convert("UTC").strftime("%Y-%m-%dT%H:%MZ")
+    channel_index = {c: k for k, c in enumerate(policy.channels)}
+    for u in np.flatnonzero((chosen >= 0) & ~control).tolist():
+        k = int(chosen[u])
+        rows = members[u]
+        lead = int(unit.lead[u])
+        a, c = str(action[k, u]), str(channel[k, u])
+        effect = treatments.effect.get(a, 0.0)
+        minus_cost = float(benefit[k, u] - unit.value_at_risk[rows].sum() * effect) if len(rows) > 1 else 0.0
         offer = None
         if a == "repayment_plan":
+            first = due[rows][~np.isnat(due[rows])]
             offer = {
-                "instalment": float(instalment[i]),
-                "term_months": int(term[i]),
-                "total": float(total[i]),
-                "first_due": first_due_text[i],
+                "instalment": float(instalment[u]),
+                "term_months": int(term[u]),
+                "total": float(total[u]),
+                "first_due": pd.Timestamp(first.min()).strftime("%Y-%m-%d") if len(first) else None,
             }
+        text = facts.render(lead, a, c, offer, rows if len(rows) > 1 else None)
+        when = np.datetime64(now_ns if a == "human_review" else int(unit.earliest[channel_index[c], u]), "ns")
+        for i in rows.tolist():
+            act[i] = a
+            chan[i] = "" if a == "human_review" else c
+            contact[i] = f"{_plain_id(unit.ids[u])}@{stamp}"
+            share = benefit[k, u] if len(rows) == 1 else unit.value_at_risk[i] * effect + minus_cost / len(rows)
+            benefit_col[i] = round(float(share), 6)
+            send_after[i] = when
             offer_col[i] = offer
-        message_col[i] = facts.render(i, a, c, offer)
+            message_col[i] = text
     out = pd.DataFrame(
         {
-            "account_id": frame["account_id"].to_numpy(),
+            "account_id": ids,
+            "customer_id": unit.ids[of] if len(of) else ids,
             "as_of": frame["as_of"].to_numpy(),
             "pd": frame["pd"].to_numpy(dtype=np.float64),
             "band": frame["band"].to_numpy(),
             "segment": frame["segment"].to_numpy(),
             "action": act,
             "channel": chan,
+            "contact_id": contact,
             "send_after": pd.DatetimeIndex(send_after).tz_localize("UTC"),
             "timezone": zones,
             "offer": offer_col,
@@ -310,13 +438,30 @@ def _assemble(
             "reasons": reasons,
             "blocked": blocked_col.values,
             "expected_benefit": benefit_col,
-            "control": control,
+            "control": row_control,
             "model_version": str(settings["model_version"]),
             "policy_version": policy.version,
         }
     )
-    trail = {"evaluation": evaluation, "chosen": chosen, "rank": rank, "exhausted": exhausted}
+    trail = {"evaluation": evaluation, "chosen": chosen[of], "rank": rank[of],
+             "exhausted": {int(i): keys for u, keys in exhausted.items() for i in members[u].tolist()}}  # fmt: skip
     return out, trail
+
+
+def _share_blocked(blocked: _Lists, members: list[np.ndarray], ids: np.ndarray) -> None:
+    """What stopped one account of a customer stopped the customer's contact: shown on each of its accounts."""
+    for rows in members:
+        if len(rows) < 2:
+            continue
+        own = {int(i): list(blocked.values[i]) for i in rows.tolist()}
+        for i in rows.tolist():
+            seen = {(e["rule"], e["channel"], e["why"]) for e in own[i]}
+            for j in rows.tolist():
+                for entry in own[j] if j != i else ():
+                    key = (entry["rule"], entry["channel"], entry["why"])
+                    if key not in seen:
+                        seen.add(key)
+                        blocked[i].append({**entry, "why": f"{entry['why']} (account {_plain_id(ids[j])})"})
 
 
 def _reasons_for(explanation: Any, positions: np.ndarray, lang: str) -> dict[int, list[dict[str, Any]]]:

@@ -146,6 +146,9 @@ def prepare_inputs(
         ids = frame.loc[unknown, "account_id"].head(5).tolist()
         raise ValueError(f"scores hold {int(unknown.sum())} accounts that are not in events.accounts, e.g. {ids}")
     acc = accounts.iloc[codes_in_events].reset_index(drop=True)
+    customers = "customer_id" in accounts.columns
+    if customers:
+        frame["customer_id"] = acc["customer_id"].to_numpy()
     zones = zone_array(acc["timezone"] if "timezone" in acc.columns else None, len(acc))
     frame["timezone"] = pd.Series(zones, dtype=object).to_numpy()
     for flag in FLAGS:
@@ -167,10 +170,18 @@ def prepare_inputs(
     contacts = None
     if events.contacts is not None:
         c = events.contacts
-        keep = np.isin(account_codes(frame["account_id"].sort_values(), c["account_id"]), -1, invert=True)
+        # The contacts of every account of the scored customers (a customer-scoped rule counts them all).
+        concerned = frame["account_id"]
+        if customers:
+            of = accounts["customer_id"].isin(pd.unique(frame["customer_id"])).to_numpy()
+            concerned = accounts.loc[of, "account_id"]
+        keep = np.isin(account_codes(concerned.sort_values(), c["account_id"]), -1, invert=True)
         c = c.loc[keep & (c["timestamp"] < now_naive).to_numpy()]
         cols = [col for col in ("account_id", "timestamp", "channel", "outcome", "direction") if col in c.columns]
         contacts = c[cols].reset_index(drop=True)
+        if customers:
+            owner = accounts.set_index("account_id")["customer_id"]
+            contacts.insert(1, "customer_id", owner.reindex(contacts["account_id"]).to_numpy())
     return Inputs(frame=frame, contacts=contacts, events_tz=events_tz, explanation=explanation)
 
 

@@ -184,11 +184,20 @@ class MessageFacts:
         )
         self.content, self.policy_id = policy.content, policy.id
         self.ids = frame["account_id"].to_numpy()
+        self.products = frame["product"].to_numpy(dtype=object) if "product" in frame.columns else None
+        self.due_days = due.to_numpy()
         self.sep = "; " if lang == "en" else "；"
         self.no_reason = "no specific reason" if lang == "en" else "无"
 
-    def render(self, i: int, action: str, channel: str, offer: Mapping[str, Any] | None) -> str:
-        """The message of account ``i``: the prepared template with its own facts."""
+    def render(
+        self, i: int, action: str, channel: str, offer: Mapping[str, Any] | None, rows: np.ndarray | None = None
+    ) -> str:
+        """The message of account ``i``: the prepared template with its own facts.
+
+        With ``rows`` (the accounts of one customer, ``i`` the lead), one
+        message for all of them: the amount is their total with each account's
+        amount and due date named, the due date the earliest.
+        """
         currency = self.currency
         reasons = self.reasons[i] or []
         values = {
@@ -196,6 +205,8 @@ class MessageFacts:
             "due_date": self.due[i],
             "reasons": self.sep.join(r["text"] for r in reasons) or self.no_reason,
         }
+        if rows is not None and len(rows) > 1:
+            values["amount"], values["due_date"] = self._accounts(rows)
         if offer is not None:
             values["instalment"] = money(float(offer["instalment"]), currency)
             values["term"] = str(offer["term_months"])
@@ -213,3 +224,32 @@ class MessageFacts:
                 "the reasons or the offer, not the linted template"
             )
         return text
+
+    def _accounts(self, rows: np.ndarray) -> tuple[str, str]:
+        """(total amount naming each account, earliest due date) of a customer's accounts, earliest due first."""
+        due = self.due_days[rows]
+        by_id = pd.factorize(pd.Series(self.ids[rows]), sort=True)[0]  # ties in due date: by account id
+        order = rows[np.lexsort((by_id, np.where(np.isnat(due), np.iinfo(np.int64).max, due.astype(np.int64))))]
+        amounts = self.amount[order]
+        total = float(np.nansum(amounts)) if np.isfinite(amounts).any() else float("nan")
+        names = _PRODUCT_NAMES[self.lang]
+        parts = []
+        for j, value in zip(order.tolist(), amounts.tolist(), strict=True):
+            product = str(self.products[j]) if self.products is not None else ""
+            tail = str(self.ids[j].item() if hasattr(self.ids[j], "item") else self.ids[j])[-4:]
+            name = names.get(product, names[""])
+            if self.lang == "en":
+                parts.append(f"{name} ending {tail}: {money(value, self.currency)} due {self.due[j]}")
+            else:
+                parts.append(f"{name}尾号{tail}：{money(value, self.currency)}，{self.due[j]}到期")
+        if self.lang == "en":
+            text = f"{money(total, self.currency)} in total ({'; '.join(parts)})"
+        else:
+            text = f"{money(total, self.currency)}（合计；{'；'.join(parts)}）"
+        return text, str(self.due[order[0]])
+
+
+_PRODUCT_NAMES = {
+    "en": {"card": "card", "loan": "loan", "": "account"},
+    "zh": {"card": "信用卡", "loan": "贷款", "": "账户"},
+}

@@ -32,6 +32,14 @@ Rule kinds and their parameters:
 ``offer_cooldown`` (days)
     a repayment plan is not offered again within ``days`` of the last offer
     (a contact with the policy's ``events_offer_outcome``).
+
+The rules that count the contact ledger (``attempt_cap``,
+``quiet_after_conversation``, ``opt_out``, ``suppress``, ``offer_cooldown``)
+take an optional ``scope``: ``"customer"`` counts the contacts of all of a
+customer's accounts (``accounts.customer_id``) and applies to all of them;
+``"account"`` counts each account's own. Absent, a rule counts the customer,
+the stricter reading. Flags (``cease``, ``vulnerable``, ...) are the person's
+whatever the scope: a flag on any of a customer's accounts holds for all.
 """
 
 from __future__ import annotations
@@ -51,7 +59,7 @@ from typing import Any
 from riskscore.errors import PolicyError
 from riskscore.outreach.banned import BannedContent, compile_pattern
 
-__all__ = ["PROFILES", "OutreachPolicy", "Rule"]
+__all__ = ["PROFILES", "SCOPES", "OutreachPolicy", "Rule"]
 
 PROFILES: tuple[str, ...] = ("cn-2026", "us-regf", "uk-conc")
 """Profiles shipped with the package (``OutreachPolicy.load(name)``)."""
@@ -68,7 +76,15 @@ _KINDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "human_only": {"actions": list},
     "offer_cooldown": {"days": (int, float)},
 }
-_OPTIONAL: dict[str, dict[str, type | tuple[type, ...]]] = {"suppress": {"outcomes": list}}
+_OPTIONAL: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "suppress": {"outcomes": list, "scope": str},
+    "attempt_cap": {"scope": str},
+    "quiet_after_conversation": {"scope": str},
+    "opt_out": {"scope": str},
+    "offer_cooldown": {"scope": str},
+}
+SCOPES: tuple[str, ...] = ("customer", "account")
+"""Who a rule counting the contact ledger counts: the person (all their accounts' contacts) or one account."""
 _HEADER: dict[str, type | tuple[type, ...]] = {
     "id": str,
     "version": str,
@@ -97,6 +113,11 @@ class Rule:
     def channels(self) -> tuple[str, ...]:
         """The channels the rule governs."""
         return tuple(self.params.get("channels", ()))
+
+    @property
+    def scope(self) -> str:
+        """``customer`` (the default, the stricter) or ``account``: whose contacts the rule counts."""
+        return str(self.params.get("scope", "customer"))
 
     def window_hours(self) -> float | None:
         """Rolling window of an ``attempt_cap`` in hours; None for the local calendar day."""
@@ -374,6 +395,8 @@ def _rule(i: int, raw: Any, channels: tuple[str, ...], seen: set[str]) -> tuple[
         problems.append(f"{where}: hours must be >= 0; got {params['hours']}")
     if kind == "offer_cooldown" and not problems and params["days"] < 0:
         problems.append(f"{where}: days must be >= 0; got {params['days']}")
+    if "scope" in params and params["scope"] not in SCOPES:
+        problems.append(f"{where}: scope must be 'customer' or 'account'; got {params['scope']!r}")
     if kind == "suppress" and "route" in params and params["route"] not in ("none", "human_review"):
         problems.append(f"{where}: route must be 'none' or 'human_review'; got {params['route']!r}")
     if kind == "support" and "action" in params and params["action"] not in ("human_review", "repayment_plan", "none"):

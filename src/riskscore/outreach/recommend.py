@@ -38,12 +38,14 @@ __all__ = ["FLAGS", "OUTPUT_COLUMNS", "check_lender", "decision_settings", "reco
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "account_id",
+    "customer_id",
     "as_of",
     "pd",
     "band",
     "segment",
     "action",
     "channel",
+    "contact_id",
     "send_after",
     "timezone",
     "offer",

@@ -281,15 +281,14 @@ def check_contact_labels(contacts: pd.DataFrame | None, policy: OutreachPolicy) 
 
 
 class _Ledger:
-    """The contact ledger of the accounts, in account order then time (UTC ns)."""
+    """The contact ledger of one scope: contacts coded by unit (account or customer), in unit order then time."""
 
-    def __init__(self, contacts: pd.DataFrame | None, ids: pd.Index, now: int, events_tz: str) -> None:
+    def __init__(self, contacts: pd.DataFrame | None, code: np.ndarray, now: int, events_tz: str) -> None:
         if contacts is None or contacts.empty:
             self.code = np.array([], dtype=np.int64)
             self.time = np.array([], dtype=np.int64)
             self.channel = self.outcome = self.direction = _Labels(None, 0)
             return
-        code = ids.get_indexer(pd.Index(contacts["account_id"]))
         keep = np.flatnonzero(code >= 0)
         naive = pd.DatetimeIndex(contacts["timestamp"].to_numpy()[keep])
         # Naive event times are in the events' zone; a repeated DST hour counts as the later instant,
@@ -318,6 +317,46 @@ class _Ledger:
         return self.outcome.isin([outcome])
 
 
+@dataclass
+class _Scope:
+    """Who a ledger rule counts: ``m`` units (accounts or customers), the unit of each row, the unit's ledger."""
+
+    m: int
+    of_row: np.ndarray
+    first: np.ndarray  # a row of each unit (the unit's zone: a customer's accounts share one)
+    ledger: _Ledger
+    note: str  # added to the reasons of a customer-scoped hit
+
+
+def _scopes(accounts: pd.DataFrame, contacts: pd.DataFrame | None, now: int, events_tz: str) -> dict[str, _Scope]:
+    """The account and the customer scope of the rows of ``accounts``.
+
+    A contact counts for a customer through its ``customer_id`` column (the
+    customer of the contact's account, which need not be among the rows);
+    without customers every account is its own customer and both scopes agree.
+    """
+    n = len(accounts)
+    ids = pd.Index(accounts["account_id"])
+    rows = np.arange(n)
+    code = ids.get_indexer(pd.Index(contacts["account_id"])) if contacts is not None and len(contacts) else rows[:0]
+    by_account = _Scope(n, rows, rows, _Ledger(contacts, code, now, events_tz), "")
+    if "customer_id" not in accounts.columns:
+        return {"account": by_account, "customer": by_account}
+    of_row, customers = pd.factorize(accounts["customer_id"])
+    first = np.full(len(customers), n, dtype=np.int64)
+    np.minimum.at(first, of_row, rows)
+    code = rows[:0]
+    if contacts is not None and len(contacts):
+        if "customer_id" not in contacts.columns:
+            raise ValueError("contacts need a customer_id column when the accounts have one (prepare_inputs adds it)")
+        code = pd.Index(customers).get_indexer(pd.Index(contacts["customer_id"]))
+    ledger = _Ledger(contacts, np.asarray(code, dtype=np.int64), now, events_tz)
+    return {
+        "account": by_account,
+        "customer": _Scope(len(customers), of_row, first, ledger, " (all the customer's accounts)"),
+    }
+
+
 def evaluate_rules(
     policy: OutreachPolicy,
     accounts: pd.DataFrame,
@@ -332,9 +371,8 @@ def evaluate_rules(
     ``events_tz``); ``now`` is tz-aware.
     """
     n = len(accounts)
-    ids = pd.Index(accounts["account_id"])
     now_ns = int(now.tz_convert("UTC").value)
-    ledger = _Ledger(check_contact_labels(contacts, policy), ids, now_ns, events_tz)
+    scopes = _scopes(accounts, check_contact_labels(contacts, policy), now_ns, events_tz)
     channels = policy.channels
     earliest = {c: np.full(n, now_ns, dtype=np.int64) for c in channels}
     result = RuleEvaluation(n=n, now=now_ns, channels=channels, earliest=earliest)
@@ -372,10 +410,11 @@ def evaluate_rules(
             for c in rule.channels:
                 block(rule, c, ~has_zone, why)
         elif kind == "opt_out":
+            s = scopes[rule.scope]
             for c in rule.channels:
-                sel = ledger.select([c], list(rule.params["outcomes"]))
-                opted = np.bincount(ledger.code[sel], minlength=n) > 0
-                block(rule, c, opted, f"the borrower opted out of {c}")
+                sel = s.ledger.select([c], list(rule.params["outcomes"]))
+                opted = np.bincount(s.ledger.code[sel], minlength=s.m) > 0
+                block(rule, c, opted[s.of_row], f"the borrower opted out of {c}{s.note}")
         elif kind == "suppress":
             mask = np.zeros(n, dtype=bool)
             reasons: dict[int, list[str]] = {}
@@ -386,11 +425,12 @@ def evaluate_rules(
                         f"{flag} flag unknown (missing value)" if unknown[i] else f"account flagged {flag}"
                     )
                 mask |= flagged
+            s = scopes[rule.scope]
             for outcome in rule.params.get("outcomes", []):
-                sel = ledger.with_outcome(outcome)
-                hit = np.bincount(ledger.code[sel], minlength=n) > 0
+                sel = s.ledger.with_outcome(outcome)
+                hit = (np.bincount(s.ledger.code[sel], minlength=s.m) > 0)[s.of_row]
                 for i in np.flatnonzero(hit).tolist():
-                    reasons.setdefault(i, []).append(f"a contact recorded '{outcome}'")
+                    reasons.setdefault(i, []).append(f"a contact recorded '{outcome}'{s.note}")
                 mask |= hit
             texts = ["; ".join(reasons[i]) for i in np.flatnonzero(mask).tolist()]
             for c in rule.channels:
@@ -410,21 +450,28 @@ def evaluate_rules(
             result.support[fresh] = str(rule.params["action"])
             result.support_rule[fresh] = rule.id
         elif kind == "attempt_cap":
-            _attempt_cap(rule, ledger, n, now_ns, zones, has_zone, defer, block)
+            s = scopes[rule.scope]
+            for c, until in _attempt_cap(rule, s.ledger, s.m, now_ns, zones[s.first], has_zone[s.first]):
+                if isinstance(until, str):
+                    block(rule, c, np.ones(n, dtype=bool), until)
+                else:
+                    defer(rule, c, until[0][s.of_row], until[1] + s.note)
         elif kind == "quiet_after_conversation":
-            sel = ledger.select(list(rule.channels), list(rule.params["outcomes"]))
-            last = np.zeros(n, dtype=np.int64)
-            np.maximum.at(last, ledger.code[sel], ledger.time[sel])
+            s = scopes[rule.scope]
+            sel = s.ledger.select(list(rule.channels), list(rule.params["outcomes"]))
+            last = np.zeros(s.m, dtype=np.int64)
+            np.maximum.at(last, s.ledger.code[sel], s.ledger.time[sel])
             period = int(float(rule.params["hours"]) * _NS_PER_HOUR)
-            until = np.where(last > 0, last + period, 0)
+            until = np.where(last > 0, last + period, 0)[s.of_row]
             for c in rule.channels:
-                defer(rule, c, until, f"a conversation less than {rule.params['hours']:g} h ago")
+                defer(rule, c, until, f"a conversation less than {rule.params['hours']:g} h ago{s.note}")
         elif kind == "offer_cooldown":
-            sel = ledger.with_outcome(policy.offer_outcome)
-            last = np.zeros(n, dtype=np.int64)
-            np.maximum.at(last, ledger.code[sel], ledger.time[sel])
+            s = scopes[rule.scope]
+            sel = s.ledger.with_outcome(policy.offer_outcome)
+            last = np.zeros(s.m, dtype=np.int64)
+            np.maximum.at(last, s.ledger.code[sel], s.ledger.time[sel])
             days = float(rule.params["days"])
-            result.offer_until = np.where(last > 0, last + int(days * 24 * _NS_PER_HOUR), 0)
+            result.offer_until = np.where(last > 0, last + int(days * 24 * _NS_PER_HOUR), 0)[s.of_row]
             result.offer_rule = rule.id
     for rule in policy.rules_of("contact_hours"):
         start, end = rule.minutes("start"), rule.minutes("end")
@@ -451,21 +498,16 @@ def evaluate_rules(
 
 
 def _attempt_cap(
-    rule: Rule,
-    ledger: _Ledger,
-    n: int,
-    now_ns: int,
-    zones: np.ndarray,
-    has_zone: np.ndarray,
-    defer: Any,
-    block: Any,
-) -> None:
+    rule: Rule, ledger: _Ledger, n: int, now_ns: int, zones: np.ndarray, has_zone: np.ndarray
+) -> list[tuple[str, Any]]:
+    """Per channel of an ``attempt_cap``: a block text (limit 0), or (until per unit, why) when a unit is at the cap."""
     limit = int(rule.params["max"])
     hours = rule.window_hours()
     what = "/".join(rule.params["outcomes"])
+    out: list[tuple[str, Any]] = []
     for c in rule.channels:
         if limit == 0:
-            block(rule, c, np.ones(n, dtype=bool), f"no {c} contact allowed (limit 0)")
+            out.append((c, f"no {c} contact allowed (limit 0)"))
             continue
         sel = ledger.select([c], list(rule.params["outcomes"]), list(rule.params["directions"]))
         code, time = ledger.code[sel], ledger.time[sel]
@@ -503,6 +545,6 @@ def _attempt_cap(
                 rows = rows_all[has_zone[rows_all] & (zones[rows_all] == zone)]
                 until[rows] = _local_day_start(now_arr[rows], str(zone), 1)
             label = "local day"
-        defer(
-            rule, c, np.where(over, until, 0), f"{limit} {c} contacts ({what}) already in the {label} (limit {limit})"
-        )
+        why = f"{limit} {c} contacts ({what}) already in the {label} (limit {limit})"
+        out.append((c, (np.where(over, until, 0), why)))
+    return out
