@@ -50,7 +50,8 @@ def test_output_is_the_same_whatever_the_chunks_and_workers(bundle: dict[str, An
     b, b_err = read(tmp_path / "b")
     pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(a_err, b_err)
-    assert len(list((tmp_path / "b").glob("part-*.parquet"))) == 7
+    # Chunks of at least 333 accounts that never split a customer.
+    assert len(list((tmp_path / "b").glob("part-*.parquet"))) == many.chunks and 5 <= many.chunks <= 6
     # The same numbers as scoring in a notebook.
     model, events = bundle["model"], bundle["events"]
     obs = rs.observation_dates(events, freq="D", start=AS_OF, end=AS_OF)
@@ -100,9 +101,14 @@ def test_a_bad_account_goes_to_errors_and_a_bad_table_stops_at_once(bundle: dict
     reason = errors.loc[errors["account_id"] == bad, "reason"].iloc[0]
     assert "statements.dpd" in reason and "must be >= 0" in reason
     assert result.scored + result.errors == 2000
+    # The customer's other accounts are set aside with it (their features read it), with the same reason.
+    customer = events.customers
+    kin = set(customer.index[customer == customer[bad]].tolist())
+    assert len(kin) > 1 and kin <= set(errors["account_id"])
+    assert (errors.loc[errors["account_id"].isin(kin), "reason"] == reason).all()
     # The other accounts of that chunk are scored as if nothing happened.
     clean, _ = read(_clean_run(bundle, tmp_path))
-    pd.testing.assert_frame_equal(scores, clean[clean["account_id"] != bad].reset_index(drop=True))
+    pd.testing.assert_frame_equal(scores, clean[~clean["account_id"].isin(kin)].reset_index(drop=True))
     # A missing column stops the run before any work, naming table and column.
     events.accounts.drop(columns=["credit_limit"]).to_parquet(folder / "accounts.parquet", index=False)
     with pytest.raises(DataValidationError, match=r"accounts.credit_limit: required column is missing"):
@@ -211,10 +217,17 @@ def test_outreach_in_batch_equals_recommend_for_the_whole_book(bundle: dict[str,
     pd.testing.assert_series_equal(recs["send_after"], one["send_after"], check_names=False)
     offers = one["offer"].map(lambda o: None if o is None else dict(o))
     assert offers.tolist() == recs["offer"].tolist()
+    # Capacity counts contacts: one per customer, whatever its number of accounts.
+    contacts = one[one["contact_id"] != ""].drop_duplicates("contact_id")
+    assert len(contacts) < (one["contact_id"] != "").sum()  # some contacts concern several accounts
     for key, cap in CAPACITY.items():
-        used = (one["action"] == "human_review").sum() if key == "human_review" else (one["channel"] == key).sum()
+        used = (
+            (contacts["action"] == "human_review").sum()
+            if key == "human_review"
+            else (contacts["channel"] == key).sum()
+        )
         assert used <= cap
-    assert (one["channel"] == "call").sum() == CAPACITY["call"]
+    assert (contacts["channel"] == "call").sum() == CAPACITY["call"]
 
 
 def test_outreach_second_pass_resumes(bundle: dict[str, Any], tmp_path: Path) -> None:
@@ -237,23 +250,39 @@ def test_outreach_second_pass_resumes(bundle: dict[str, Any], tmp_path: Path) ->
         rs.score_batch(bundle["model"], bundle["events"], AS_OF, tmp_path / "x", explain="none", policy="cn-2026")
 
 
-def test_dask_backend_gives_the_local_output(bundle: dict[str, Any], tmp_path: Path) -> None:
+def test_customers_straddling_every_chunk_boundary_score_the_same_on_every_backend(
+    bundle: dict[str, Any], tmp_path: Path
+) -> None:
+    """Issue #13 acceptance: chunk sizes 1,000 and 50,000 and Dask agree, customers straddling each boundary."""
     import distributed  # in the test extra: CI runs this test
 
-    kw: dict[str, Any] = {"policy": "us-regf", "capacity": CAPACITY, "now": NOW, "chunk_size": 500}
-    rs.score_batch(bundle["bundle"], bundle["folder"], AS_OF, tmp_path / "local", n_jobs=1, **kw)
+    events, _ = rs.datasets.make_portfolio(n_accounts=5000, months=24, seed=11)
+    ids = np.sort(events.accounts["account_id"].to_numpy())
+    customer = events.customers
+    for cut in ids[1000::1000]:  # every boundary of chunks of 1,000 consecutive ids
+        below = set(customer[customer.index < cut])
+        assert below & set(customer[customer.index >= cut]), cut  # some customer on both sides
+    folder = tmp_path / "events"
+    events.to_dir(folder)
+    kw: dict[str, Any] = {"policy": "us-regf", "capacity": CAPACITY, "now": NOW}
+    small = rs.score_batch(bundle["bundle"], folder, AS_OF, tmp_path / "small", chunk_size=1000, n_jobs=2, **kw)
+    whole = rs.score_batch(bundle["model"], events, AS_OF, tmp_path / "whole", chunk_size=50_000, n_jobs=1, **kw)
     with (
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
         distributed.Client(cluster) as client,
     ):
-        result = rs.score_batch(
-            bundle["bundle"], bundle["folder"], AS_OF, tmp_path / "dask", backend="dask", client=client, **kw
+        on_dask = rs.score_batch(
+            bundle["bundle"], folder, AS_OF, tmp_path / "dask", chunk_size=1000, backend="dask", client=client, **kw
         )
-    assert result.chunks == 4 and (tmp_path / "dask" / "_SUCCESS").exists()
-    local, local_errors = read(tmp_path / "local")
-    on_dask, dask_errors = read(tmp_path / "dask")
-    pd.testing.assert_frame_equal(local, on_dask)
-    pd.testing.assert_frame_equal(local_errors, dask_errors)
+    assert small.chunks == on_dask.chunks == 5 and whole.chunks == 1
+    a, a_err = read(tmp_path / "small")
+    for other in ("whole", "dask"):
+        b, b_err = read(tmp_path / other)
+        pd.testing.assert_frame_equal(a, b)
+        pd.testing.assert_frame_equal(a_err, b_err)
+    # The customer features are in use and a customer's accounts share one decision.
+    assert (a.groupby("customer_id")[["action", "channel", "contact_id"]].nunique() == 1).all().all()
+    assert a["customer_id"].nunique() < len(a) and (a["contact_id"] != "").sum() > 100
 
 
 def test_chunks_with_nothing_to_score_are_written_with_the_part_schema(bundle: dict[str, Any], tmp_path: Path) -> None:

@@ -53,7 +53,8 @@ def test_demo_summarises_the_sample(tmp_path: Path, capsys: pytest.CaptureFixtur
     # Outreach under cn-2026: one decision per scored account, within the demo's capacity, Chinese messages.
     recs = pd.read_parquet(tmp_path / "recommendations.parquet")
     assert len(recs) == len(scores) and set(recs["policy_version"]) == {"cn-2026.1"}
-    assert (recs["channel"] == "call").sum() <= 25 and (recs["channel"] == "sms").sum() <= 250
+    contacts = recs[recs["contact_id"] != ""].drop_duplicates("contact_id")  # capacity counts contacts
+    assert (contacts["channel"] == "call").sum() <= 25 and (contacts["channel"] == "sms").sum() <= 250
     contacted = recs[recs["action"] != "none"]
     electronic = contacted["channel"].isin(["sms", "app", "email"])
     assert len(contacted) > 100 and contacted.loc[electronic, "message"].str.contains("回复TD退订").all()
@@ -136,8 +137,9 @@ def test_train_score_and_explain_from_the_command_line(folder: Path) -> None:
                "--now", "2024-12-03T10:00-05:00")  # fmt: skip
     assert done.returncode == 0, done.stderr
     recs = pd.read_parquet(folder / "outreach")
-    assert set(recs["policy_version"]) == {"cn-2026.1"} and (recs["channel"] == "call").sum() == 10
-    assert (recs["channel"] == "sms").sum() <= 100 and (recs["action"] != "none").sum() > 100
+    contacts = recs[recs["contact_id"] != ""].drop_duplicates("contact_id")  # capacity counts contacts
+    assert set(recs["policy_version"]) == {"cn-2026.1"} and (contacts["channel"] == "call").sum() == 10
+    assert (contacts["channel"] == "sms").sum() <= 100 and (recs["action"] != "none").sum() > 100
     bad = run("score", "--model", str(bundle), "--data", str(events), "--as-of", "2024-12-01", "--out",
               str(folder / "x"), "--policy", "cn-2026", "--capacity", "call:10")  # fmt: skip
     assert bad.returncode == 2 and "argument --capacity: must be channel=count pairs" in bad.stderr
@@ -149,7 +151,8 @@ def test_train_score_and_explain_from_the_command_line(folder: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "under uk-conc (uk-conc.1):" in done.stdout and "held out as control" in done.stdout
     recs = pd.read_parquet(recs_file)
-    assert (recs["channel"] == "call").sum() == 5 and recs["message"].str.contains("moneyhelper", case=False).any()
+    calls = recs.loc[recs["channel"] == "call", "contact_id"].nunique()  # capacity counts contacts
+    assert calls == 5 and recs["message"].str.contains("moneyhelper", case=False).any()
     records = list(rs.outreach.read_audit(audit))
     assert len(records) == len(recs) and all(rs.outreach.replay(r) == r["recommendation"] for r in records[:50])
     no_now = run("recommend", "--model", str(bundle), "--data", str(events), "--as-of", "2024-12-01", "--policy",

@@ -61,19 +61,118 @@ def test_a_customers_accounts_must_share_one_time_zone() -> None:
     assert fine.customers.to_dict() == {1: 9, 2: 10, 3: 9}
 
 
-def test_customer_id_is_never_a_feature_and_changes_no_feature(sample_xy: dict[str, Any]) -> None:
+def test_customer_id_is_never_a_feature_and_changes_no_account_feature(sample_xy: dict[str, Any]) -> None:
+    """Issue #13, item 3: without customer_id the matrix is the per-account one; with it only cust_ columns join."""
     events = sample_xy["events"]
-    accounts = events.accounts
+    plain_accounts = events.accounts.drop(columns="customer_id", errors="ignore")
+    plain = rs.EventData(**{**events.tables, "accounts": plain_accounts}, protected=events.protected)
     # Pairs of accounts in the same time zone share a customer.
-    rank = accounts.groupby("timezone", observed=True, dropna=False).cumcount().to_numpy()
-    zone = pd.factorize(accounts["timezone"])[0]
-    accounts = accounts.assign(customer_id=[f"c{z}-{r // 2}" for z, r in zip(zone, rank, strict=True)])
-    assert accounts["customer_id"].nunique() < len(accounts)
+    rank = plain_accounts.groupby("timezone", observed=True, dropna=False).cumcount().to_numpy()
+    zone = pd.factorize(plain_accounts["timezone"])[0]
+    accounts = plain_accounts.assign(customer_id=[f"c{z}-{r // 2}" for z, r in zip(zone, rank, strict=True)])
     with_customers = rs.EventData(**{**events.tables, "accounts": accounts}, protected=events.protected)
-    obs = rs.observation_dates(events, start="2024-03-01", end="2024-06-01")
-    plain = rs.FeatureBuilder().fit(events).transform(events, obs)
-    shared = rs.FeatureBuilder().fit(with_customers).transform(with_customers, obs)
-    pd.testing.assert_frame_equal(plain, shared)  # bit for bit
+    obs = rs.observation_dates(plain, start="2024-03-01", end="2024-06-01")
+    alone = rs.FeatureBuilder().fit(plain)
+    assert "customer" not in alone.families_
+    X = alone.transform(plain, obs)
+    assert not any(c.startswith("cust_") for c in X.columns)
+    shared = rs.FeatureBuilder().fit(with_customers)
+    Y = shared.transform(with_customers, obs)
+    assert "customer_id" not in " ".join(Y.columns) and "customer" in shared.families_
+    own = [c for c in Y.columns if not c.startswith("cust_")]
+    assert own == list(X.columns)
+    pd.testing.assert_frame_equal(X, Y[own])  # bit for bit
+    assert Y["cust_other_accounts"].max() == 1
+    with pytest.raises(rs.DataValidationError, match=r"accounts\.customer_id: the fitted builder uses it"):
+        shared.transform(plain, obs)
+
+
+def _family_case(**edits: Any) -> tuple[rs.EventData, pd.DataFrame]:
+    """Customer 7: card 1 (scored) and loan 2; customer 8: card 3 alone. Scored at 2024-06-01."""
+    accounts = pd.DataFrame(
+        {
+            "account_id": [1, 2, 3],
+            "customer_id": [7, 7, 8],
+            "open_date": ["2023-01-01", "2023-01-01", "2024-05-20"],
+            "credit_limit": [1000.0, 6000.0, 500.0],
+            "product": ["card", "loan", "card"],
+        }
+    )
+    months = pd.to_datetime([f"2024-0{m}-05" for m in range(1, 7)])
+    statements = pd.DataFrame(
+        {
+            "account_id": [1] * 6 + [3],
+            "statement_date": [*months, pd.Timestamp("2024-05-28")],
+            "balance": [500.0] * 6 + [100.0],
+            "payment": [100.0] * 6 + [0.0],
+            "dpd": [0] * 7,
+        }
+    )
+    due = pd.to_datetime([f"2024-0{m}-19" for m in range(1, 7)])
+    paid = list(due)
+    amount_paid = [250.0] * 6
+    for k, (day, value) in edits.get("loan", {}).items():
+        paid[k], amount_paid[k] = day, value
+    installments = pd.DataFrame(
+        {"account_id": 2, "due_date": due, "amount_due": 250.0, "paid_date": paid, "amount_paid": amount_paid}
+    )
+    events = rs.EventData(accounts=accounts, statements=statements, installments=installments)
+    obs = pd.DataFrame({"account_id": [1, 2, 3], "as_of": pd.Timestamp("2024-06-01")})
+    return events, obs
+
+
+def test_the_customer_family_reads_the_other_accounts_before_as_of() -> None:
+    events, obs = _family_case()
+    builder = rs.FeatureBuilder().fit(events)
+    X = builder.transform(events, obs).droplevel("as_of")
+    assert X.loc[1, "cust_other_accounts"] == 1 and X.loc[3, "cust_other_accounts"] == 0
+    assert X.loc[1, "cust_dpd_now_max"] == 0 and np.isnan(X.loc[3, "cust_dpd_now_max"])
+    assert X.loc[1, "cust_late_count_90d"] == 0
+    # Loan instalments due 2024-01-19 ... 2024-05-19, paid on time, 250 each: March to May in the 90 days.
+    assert X.loc[1, "cust_paid_90d"] == 750.0 and X.loc[1, "cust_paid_365d"] == 1250.0
+    # The loan's view of the card: its balance over its limit.
+    assert X.loc[2, "cust_card_util"] == pytest.approx(0.5)
+    # The May instalment unpaid at as_of: 13 days past due on the other account, one missed payment.
+    late, _ = _family_case(loan={4: (pd.NaT, 0.0)})
+    Y = builder.transform(late, obs).droplevel("as_of")
+    assert Y.loc[1, "cust_dpd_now_max"] == 13 and Y.loc[1, "cust_late_count_90d"] == 1
+    assert Y.loc[1, "cust_dpd_max_30d"] == 13 and Y.loc[1, "cust_paid_90d"] == 500.0
+    own = [c for c in X.columns if not c.startswith("cust_")]
+    pd.testing.assert_series_equal(X.loc[1, own], Y.loc[1, own])  # the card's own features did not move
+    # Paid late but before as_of: late, no longer open; paid only after as_of: unpaid at as_of (not the future).
+    paid_late, _ = _family_case(loan={4: (pd.Timestamp("2024-05-25"), 250.0)})
+    Z = builder.transform(paid_late, obs).droplevel("as_of")
+    assert Z.loc[1, "cust_late_count_90d"] == 1 and Z.loc[1, "cust_dpd_now_max"] == 0
+    assert Z.loc[1, "cust_dpd_max_30d"] == 6
+    after, _ = _family_case(loan={4: (pd.Timestamp("2024-06-03"), 250.0)})
+    pd.testing.assert_frame_equal(builder.transform(after, obs), builder.transform(late, obs))
+    # An account opened on or after as_of is not known yet: card 3 joins customer 7, opened 2024-05-20.
+    joined = rs.EventData(**{**events.tables, "accounts": events.accounts.assign(customer_id=[7, 7, 7])})
+    days = pd.DataFrame({"account_id": 1, "as_of": pd.to_datetime(["2024-05-20", "2024-05-21"])})
+    W = builder.transform(joined, days)
+    assert W["cust_other_accounts"].tolist() == [1, 2] and W["cust_opened_90d"].tolist() == [0, 1]
+
+
+def test_the_customer_family_has_reasons_in_both_languages() -> None:
+    events, obs = _family_case(loan={4: (pd.NaT, 0.0)})
+    builder = rs.FeatureBuilder().fit(events)
+    X = builder.transform(events, obs)
+    from riskscore.reasons import load_reason_catalogue
+
+    catalogue = load_reason_catalogue()
+    for feature, group in builder.catalogue_.loc[builder.catalogue_.family == "customer", "group"].items():
+        code = catalogue.reason_for(str(feature), str(group))
+        assert code in {"OTHER_DLQ", "OTHER_ACCOUNTS", "OTHER_UTIL", "OTHER_PAY"}
+        assert catalogue.what(str(feature), None, "zh") != feature  # a Chinese text for every stem
+    contributions = pd.DataFrame(0.0, index=X.index, columns=X.columns)
+    contributions["cust_dpd_now_max"] = 0.9
+    explanation = rs.Explanation(values=contributions, base_value=-3.0, margin=contributions.sum(axis=1) - 3.0,
+                                 data=X, catalogue=builder.catalogue_)  # fmt: skip
+    en = explanation.reason_codes(top=1, lang="en")
+    zh = explanation.reason_codes(top=1, lang="zh")
+    assert en["reason_code"].iloc[0] == "OTHER_DLQ"
+    assert en["text"].iloc[0] == "Another account of this customer is 13 days past due"
+    assert zh["text"].iloc[0] == "该客户的另一账户已逾期13天"
 
 
 def _with_customers(events: rs.EventData, customers: list[Any] | None, **flags: list[Any]) -> rs.EventData:

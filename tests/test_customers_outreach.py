@@ -232,3 +232,18 @@ def test_the_audit_replays_a_customers_decision(tmp_path: Path) -> None:
     with pytest.raises(rs.outreach.AuditError, match="do not match input_hash"):
         rs.outreach.replay(tampered)
     assert out.set_index("account_id").loc[[1, 2, 4], "contact_id"].nunique() == 1
+
+
+def test_contact_times_of_any_precision_count_the_same() -> None:
+    """A ledger read back from JSON has microsecond times (pandas 3): a conversation must still count."""
+    from riskscore.outreach.rules import evaluate_rules
+
+    *_, events = _case(1, None, _calls((1, 1)))
+    frame = events.accounts[["account_id", "timezone"]]
+    policy = rs.OutreachPolicy.load("uk-conc")
+    exact = evaluate_rules(policy, frame, events.contacts, NOW, SH)
+    coarse = events.contacts.assign(timestamp=events.contacts["timestamp"].astype("datetime64[us]"))
+    again = evaluate_rules(policy, frame, coarse, NOW, SH)
+    assert [(h.rule, h.channel) for h in exact.hits] == [(h.rule, h.channel) for h in again.hits]
+    assert "UK.FREQ.CONVERSATION" in {h.rule for h in again.hits}
+    assert exact.earliest["call"].tolist() == again.earliest["call"].tolist()

@@ -95,6 +95,7 @@ def test_every_feature_the_builders_emit_has_exactly_one_reason() -> None:
         "repayment": {"min_due": True, "extra": ["status"]},
         "instalment": {},
         "spending": {"has_channel": True, "categories": ["any"], "essential": []},
+        "customer": {"cards": True},
         "account": {
             "numeric": ["income"],
             "categorical": {"region": []},

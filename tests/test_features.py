@@ -370,7 +370,7 @@ def test_output_order_index_and_catalogue() -> None:
     assert set(cat["direction"]) <= {-1, 0, 1}
     assert cat["description"].str.len().min() > 10 and cat["group"].notna().all()
     for name in names:
-        assert name.split("_")[0] in {"stmt", "inst", "txn", "acct"}
+        assert name.split("_")[0] in {"stmt", "inst", "txn", "acct", "cust"}
         window = cat.loc[name, "window"]
         assert window is None or pd.isna(window) or window in name
     assert len(names) > 120
@@ -402,7 +402,10 @@ def test_sklearn_contract() -> None:
         ({"windows": ("90",)}, r"windows must be a positive whole number of days such as '90D'; got '90'"),
         ({"windows": ("12h",)}, r"whole number of days"),
         ({"windows": "90D"}, r"windows must be a sequence"),
-        ({"families": ["spend"]}, r"families must be among \['repayment', 'instalment', 'spending', 'account'\]"),
+        (
+            {"families": ["spend"]},
+            r"families must be among \['repayment', 'instalment', 'spending', 'account', 'customer'\]",
+        ),
     ],
 )
 def test_invalid_parameters(kwargs: dict[str, object], message: str) -> None:
@@ -465,12 +468,24 @@ def future_edit(draw: st.DrawFn, family: str) -> tuple[rs.EventData, rs.EventDat
     """A portfolio, the same portfolio with events at or after as_of edited, and one observation."""
     seed = draw(st.integers(0, 5000))
     events, _ = datasets.make_portfolio(n_accounts=12, months=8, seed=seed)
-    table_name = FAMILIES[family].TABLE if family != "account" else "statements"
+    table_name = FAMILIES[family].TABLE if family not in ("account", "customer") else "statements"
     table = getattr(events, table_name)
     assume(table is not None and len(table) > 0)  # a small portfolio may hold no loan
     time_col = {"statements": "statement_date", "installments": "due_date", "transactions": "timestamp"}[table_name]
     account = draw(st.sampled_from(sorted(set(table["account_id"]))))
     own = table.loc[table["account_id"] == account, time_col]
+    if family == "customer":
+        # An account whose customer holds another one with statements: as_of among the other's events.
+        customer = events.accounts.set_index("account_id")["customer_id"]
+        shared = customer[customer.duplicated(keep=False)]
+        with_other = sorted(
+            a for a in shared.index if (shared == shared[a]).sum() > 1 and a in set(table["account_id"])
+        )
+        assume(len(with_other) > 0)
+        other = draw(st.sampled_from(with_other))
+        siblings = shared[(shared == shared[other]) & (shared.index != other)].index.tolist()
+        account = draw(st.sampled_from(sorted(siblings)))
+        own = table.loc[table["account_id"] == other, time_col]
     # as_of: any second in the account's life, or exactly one of its event times.
     as_of = draw(
         st.one_of(
@@ -591,8 +606,10 @@ def test_an_accounts_features_do_not_depend_on_the_other_accounts() -> None:
     obs = rs.observation_dates(events, start="2024-03-01", end="2024-09-01")
     whole = builder.transform(events, obs)
     ids = events.accounts["account_id"].to_numpy()
+    customer = events.customers
     for part in (ids[:137], ids[900:1333], ids[-50:]):
-        keep = set(part.tolist())
+        # Whole customers: a customer's features read its other accounts (batch chunks keep them together).
+        keep = set(customer.index[customer.isin(set(customer.loc[part]))].tolist())
         tables = {n: df[df["account_id"].isin(keep)] for n, df in events.tables.items()}
         sub = rs.EventData(**tables, protected=events.protected)
         chunk = builder.transform(sub, obs[obs["account_id"].isin(keep)])

@@ -236,20 +236,36 @@ def _row_groups(dataset: Any) -> list[tuple[Any, list[int], np.ndarray, np.ndarr
 def validated(
     tables: dict[str, pd.DataFrame], protected: tuple[str, ...] | None
 ) -> tuple[EventData | None, list[tuple[Any, str]]]:
-    """The chunk's events, with the accounts whose rows break the contract set aside (bisection)."""
+    """The chunk's events, with the customers whose rows break the contract set aside (bisection).
+
+    A customer is set aside whole: its other accounts' features and its one
+    outreach decision read the account at fault, so scoring them without it
+    would rest on partial data. Each of its accounts gets the validation message.
+    """
+    accounts = tables["accounts"]
+    ids = accounts["account_id"]
+    owner = accounts["customer_id"] if "customer_id" in accounts.columns else ids
+    return _bisect(tables, protected, pd.Series(owner.to_numpy(), index=ids.to_numpy()))
+
+
+def _bisect(
+    tables: dict[str, pd.DataFrame], protected: tuple[str, ...] | None, owner: pd.Series
+) -> tuple[EventData | None, list[tuple[Any, str]]]:
     try:
         return EventData(**tables, protected=protected), []
     except DataValidationError as exc:
-        ids = pd.unique(tables["accounts"]["account_id"].dropna().to_numpy())
-        if len(ids) <= 1:
-            return None, [(a, str(exc).replace("\n", " ")) for a in ids]
-        first, second = ids[: len(ids) // 2], ids[len(ids) // 2 :]
+        present = owner[owner.index.notna()]
+        units = pd.unique(present.to_numpy())
+        if len(units) <= 1:
+            message = str(exc).replace("\n", " ")
+            return None, [(a, message) for a in pd.unique(present.index.to_numpy())]
+        first, second = units[: len(units) // 2], units[len(units) // 2 :]
         errors: list[tuple[Any, str]] = []
         parts = []
         for half in (first, second):
-            keep = set(half.tolist())
+            keep = set(present.index[present.isin(set(half.tolist()))].tolist())
             sub = {n: df.loc[df["account_id"].isin(keep).to_numpy()] for n, df in tables.items()}
-            events, errs = validated(sub, protected)
+            events, errs = _bisect(sub, protected, present[present.index.isin(keep)])
             errors += errs
             if events is not None:
                 parts.append(events.tables)

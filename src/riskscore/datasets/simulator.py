@@ -63,11 +63,17 @@ def make_portfolio(
     start: str | pd.Timestamp = "2023-01-01",
     *,
     transactions_per_cycle: float | None = None,
+    multi_account_share: float = 1 / 3,
 ) -> tuple[EventData, pd.DataFrame]:
     """Generate a synthetic consumer-credit portfolio with a known generative model.
 
-    Each borrower holds one account, a credit card (70%) or an instalment loan
-    (30%), and has a monthly income and a latent financial-stress process. Stress
+    Each account is a credit card (70%) or an instalment loan (30%) of a
+    customer; about a third of the customers (``multi_account_share``) hold two
+    or three accounts, whose ids lie anywhere in the book. A customer has one
+    monthly income, budget and savings level, one behaviour type and one latent
+    financial-stress process for all their accounts (each account runs on that
+    budget: it is not pooled); time zone, age and stated income are the
+    customer's too. Stress
     comes from shocks (job loss, illness: income falls, expenses rise) that build
     up over a few months as savings run out and fade again on recovery. Payments,
     utilisation, cash advances and days past due all follow from income, stress
@@ -106,15 +112,18 @@ def make_portfolio(
         Mean number of purchase transactions per card statement cycle (about
         6.25 by default); raise it for transaction-heavy benchmarks. Spending per
         cycle stays the same, spread over more transactions.
+    multi_account_share : float, default=1/3
+        Share of the customers who hold more than one account (three quarters
+        of them two, a quarter three); 0 makes every account its own customer.
 
     Returns
     -------
     events : EventData
-        ``accounts`` (with static ``age``, marked protected, and
-        ``stated_income``), ``statements`` for cards, ``installments`` for loans,
+        ``accounts`` (with ``customer_id``, static ``age``, marked protected,
+        and ``stated_income``), ``statements`` for cards, ``installments`` for loans,
         ``transactions`` for cards and ``contacts``.
     truth : DataFrame
-        Indexed by ``account_id``: ``behaviour``, ``product``, ``income``,
+        Indexed by ``account_id``: ``customer_id``, ``behaviour``, ``product``, ``income``,
         ``shock_date`` (start of the first major shock, or NaT),
         ``recovery_date``, ``stop_date`` (strategic defaulters), ``forget_rate``.
 
@@ -126,10 +135,19 @@ def make_portfolio(
     """
     if n_accounts < 1 or months < 3:
         raise ValueError(f"need n_accounts >= 1 and months >= 3; got n_accounts={n_accounts}, months={months}")
+    if not 0 <= multi_account_share <= 1:
+        raise ValueError(f"multi_account_share must be in [0, 1]; got {multi_account_share!r}")
     rng = np.random.default_rng(seed)
     start_month = pd.Timestamp(start).to_period("M").to_timestamp()
     acc = _draw_accounts(rng, n_accounts, months, start_month)
+    # Who holds which account: drawn from a stream of its own, so share 0 gives the one-account portfolio.
+    lead = _customers(np.random.default_rng([seed, 13]), n_accounts, multi_account_share)
+    _share_person(acc, lead)
     stress, shock = _stress_paths(rng, acc, months)
+    stress, shock = (
+        stress[lead],
+        _Shocks(*(getattr(shock, f)[lead] for f in ("major", "major_start", "major_end", "stop", "spree"))),
+    )
     ids = np.arange(100_001, 100_001 + n_accounts, dtype=np.int64)
 
     month_starts = pd.date_range(start_month, periods=months + 1, freq="MS").to_numpy().astype("datetime64[D]")
@@ -146,16 +164,18 @@ def make_portfolio(
 
     tz_names = np.array([z for z, _ in _TIMEZONES], dtype=object)
     tz_p = np.array([p for _, p in _TIMEZONES])
+    customer_ids = ids[lead] + 400_000  # the customer is named after its first account
     accounts = pd.DataFrame(
         {
             "account_id": ids,
+            "customer_id": customer_ids,
             "open_date": acc.open_day.astype("datetime64[ns]"),
             "credit_limit": acc.limit,
             "product": np.where(acc.is_card, "card", "loan"),
-            "timezone": rng.choice(tz_names, size=acc.n, p=tz_p / tz_p.sum()),
+            "timezone": rng.choice(tz_names, size=acc.n, p=tz_p / tz_p.sum())[lead],
             "close_date": loan.close_day.astype("datetime64[ns]"),
-            "age": np.clip(rng.normal(41, 12, acc.n).round(), 21, 80).astype(np.int64),
-            "stated_income": (acc.income * rng.lognormal(0.05, 0.15, acc.n) / 100).round() * 100,
+            "age": np.clip(rng.normal(41, 12, acc.n).round(), 21, 80).astype(np.int64)[lead],
+            "stated_income": ((acc.income * rng.lognormal(0.05, 0.15, acc.n) / 100).round() * 100)[lead],
         }
     )
     events = EventData(
@@ -168,6 +188,7 @@ def make_portfolio(
     )
     truth = pd.DataFrame(
         {
+            "customer_id": customer_ids,
             "behaviour": pd.Categorical(np.array(BEHAVIOURS)[acc.behaviour], categories=BEHAVIOURS),
             "product": np.where(acc.is_card, "card", "loan"),
             "income": acc.income,
@@ -179,6 +200,43 @@ def make_portfolio(
         index=pd.Index(ids, name="account_id"),
     )
     return events, truth
+
+
+def _customers(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
+    """The first account of each account's customer: customers of one to three accounts, ids spread out.
+
+    ``share`` of the customers hold two (three quarters) or three accounts
+    (a quarter); which accounts is a random draw, so a customer's account ids
+    are not neighbours.
+    """
+    lead = np.arange(n)
+    if share <= 0 or n < 2:
+        return lead
+    # Customers per account: E[size] = 1 + share * 1.25; sizes drawn per customer.
+    sizes = np.where(rng.random(n) < share, np.where(rng.random(n) < 0.75, 2, 3), 1)
+    ends = np.cumsum(sizes)
+    sizes = sizes[: int(np.searchsorted(ends, n)) + 1]
+    sizes[-1] -= int(sizes.sum() - n)
+    order = rng.permutation(n)
+    owner = np.repeat(np.arange(len(sizes)), sizes)  # customer of each account in `order`
+    first = np.full(len(sizes), n, dtype=np.int64)
+    np.minimum.at(first, owner, order)
+    lead[order] = first[owner]
+    return lead
+
+
+def _share_person(acc: Accounts, lead: np.ndarray) -> None:
+    """Give each customer's accounts the customer's traits: behaviour, income, budget, savings, habits.
+
+    Each account then runs on the customer's share of income free for debt
+    service and savings level; the budget is not pooled across the accounts
+    (a simplification: splitting it made the borrowers of several accounts look
+    strained whatever their type).
+    """
+    if (lead == np.arange(acc.n)).all():
+        return
+    for name in ("behaviour", "income", "forget_rate", "revolve_share", "slack", "savings"):
+        setattr(acc, name, getattr(acc, name)[lead])
 
 
 @dataclass

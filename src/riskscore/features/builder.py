@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 
 from riskscore.data import EventData
 from riskscore.errors import DataValidationError, NotFittedError, Problem
-from riskscore.features import account, instalment, repayment, spending
+from riskscore.features import account, customer, instalment, repayment, spending
 from riskscore.features import engine as E
 from riskscore.features._base import Context, FeatureSpec, FitOptions, Window, event_times
 from riskscore.features.names import statement_extra, window_days
@@ -35,6 +35,7 @@ FAMILIES: dict[str, ModuleType] = {
     "instalment": instalment,
     "spending": spending,
     "account": account,
+    "customer": customer,
 }
 """The feature families, by name, in output order."""
 
@@ -272,6 +273,15 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
             if name not in wanted:
                 continue
             table = getattr(events, FAMILIES[name].TABLE)
+            applies = getattr(FAMILIES[name], "applies", None)
+            if applies is not None and not applies(events):
+                if self.families is not None:
+                    raise DataValidationError(
+                        [Problem("accounts", "customer_id", "required_column",
+                                 f"the {name} family needs customer ids, with a customer of two or more accounts")]
+                    )  # fmt: skip
+                logger.info("no customer holds two accounts: the %s family is skipped", name)
+                continue
             if table is None:
                 if self.families is not None:
                     raise DataValidationError(
@@ -397,6 +407,8 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
             for f in self.families_
             if getattr(events, FAMILIES[f].TABLE) is None
         ]
+        if "customer" in self.families_ and "customer_id" not in events.accounts.columns:
+            problems.append(Problem("accounts", "customer_id", "required_column", "the fitted builder uses it"))
         if "repayment" in self.families_ and events.statements is not None:
             fitted = self.fitted_["repayment"]
             for col in ["min_due"] * bool(fitted["min_due"]) + list(fitted.get("extra", [])):
@@ -423,7 +435,7 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
             o0, o1 = np.searchsorted(sorted_code, [c0, c1])
             part = events if (c0, c1) == (0, len(events.accounts)) else events._account_range(c0, c1)
             sub = E.Observations(sorted_code[o0:o1] - c0, sorted_as_of[o0:o1], order[o0:o1], c1 - c0)
-            return self._compute(part, sub, timeline)
+            return self._compute(part, sub, timeline, whole=False)
 
         if workers > 1:
             with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -431,20 +443,26 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         else:
             parts = [run(r) for r in ranges]
         columns = {name: _unsort(_concat([p[name] for p in parts]), order) for name in parts[0]}
+        # Families that read other accounts (a customer's) run once over all of them.
+        everything = E.Observations(sorted_code, sorted_as_of, order, len(events.accounts))
+        for name, values in self._compute(events, everything, timeline, whole=True).items():
+            columns[name] = _unsort(values, order)
         self._warn_unseen(events)
         missing = [f for f in self.catalogue_.index if f not in columns]
         if missing:
             raise AssertionError(f"features declared but not computed: {missing}")
         return pd.DataFrame({f: columns[f] for f in self.catalogue_.index}, index=index)
 
-    def _compute(self, events: EventData, obs: E.Observations, timeline: E.Timeline) -> dict[str, Any]:
-        """Every family's features for sorted observations of the accounts of ``events``."""
+    def _compute(self, events: EventData, obs: E.Observations, timeline: E.Timeline, whole: bool) -> dict[str, Any]:
+        """The features of the families that read one account (or, ``whole``, all accounts) at a time."""
         columns: dict[str, Any] = {}
         n = len(obs.code)
         for name in self.families_:
             module = FAMILIES[name]
+            if getattr(module, "WHOLE", False) != whole:
+                continue
             table = getattr(events, module.TABLE)
-            if name != "account" and (len(table) == 0 or n == 0):
+            if name not in ("account", "customer") and (len(table) == 0 or n == 0):
                 values = {f: np.full(n, np.nan) for f in self.catalogue_.index[self.catalogue_.family == name]}
                 values[f"{_prefix(name)}_history_count"] = np.zeros(n)
             else:
@@ -519,6 +537,7 @@ def describe(names: Iterable[str]) -> pd.DataFrame:
         "instalment": {},
         "spending": {"has_channel": True, "categories": ["any"], "essential": []},
         "account": {"numeric": [], "categorical": {}, "skipped": {}, "products": [], "limit_history": True},
+        "customer": {"cards": True},
     }
     known = {s.name: s for name, module in FAMILIES.items() for s in module.specs(windows, full[name])}
     rows = []
@@ -534,7 +553,7 @@ def describe(names: Iterable[str]) -> pd.DataFrame:
 
 
 def _prefix(family: str) -> str:
-    return {"repayment": "stmt", "instalment": "inst", "spending": "txn", "account": "acct"}[family]
+    return {"repayment": "stmt", "instalment": "inst", "spending": "txn", "account": "acct", "customer": "cust"}[family]
 
 
 def _effective_jobs(n_jobs: int | None) -> int:

@@ -290,7 +290,7 @@ class _Ledger:
             self.channel = self.outcome = self.direction = _Labels(None, 0)
             return
         keep = np.flatnonzero(code >= 0)
-        naive = pd.DatetimeIndex(contacts["timestamp"].to_numpy()[keep])
+        naive = pd.DatetimeIndex(contacts["timestamp"].to_numpy()[keep]).as_unit("ns")  # asi8 below is ns
         # Naive event times are in the events' zone; a repeated DST hour counts as the later instant,
         # which keeps an attempt in a rolling window longer (fail closed).
         aware = naive.tz_localize(events_tz, ambiguous=np.zeros(len(naive), dtype=bool), nonexistent="shift_forward")
@@ -347,9 +347,11 @@ def _scopes(accounts: pd.DataFrame, contacts: pd.DataFrame | None, now: int, eve
     np.minimum.at(first, of_row, rows)
     code = rows[:0]
     if contacts is not None and len(contacts):
-        if "customer_id" not in contacts.columns:
-            raise ValueError("contacts need a customer_id column when the accounts have one (prepare_inputs adds it)")
-        code = pd.Index(customers).get_indexer(pd.Index(contacts["customer_id"]))
+        if "customer_id" in contacts.columns:  # as prepare_inputs gives them: any account of the customers
+            owner = contacts["customer_id"]
+        else:  # the customers of the rows' own accounts
+            owner = pd.Series(np.asarray(customers)[of_row], index=ids).reindex(contacts["account_id"])
+        code = pd.Index(customers).get_indexer(pd.Index(owner))
     ledger = _Ledger(contacts, np.asarray(code, dtype=np.int64), now, events_tz)
     return {
         "account": by_account,
