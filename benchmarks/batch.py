@@ -38,6 +38,8 @@ def _generate(folder: Path, accounts: int) -> None:
         events, _ = rs.datasets.make_portfolio(n_accounts=BLOCK, months=24, seed=b)
         for name, df in events.tables.items():
             part = df.assign(account_id=df["account_id"] + b * 1_000_000)
+            if "customer_id" in part.columns:  # each block's customers are its own
+                part["customer_id"] = part["customer_id"] + b * 1_000_000
             target = folder / f"{name}.parquet"
             target.mkdir(parents=True, exist_ok=True)
             part.to_parquet(target / f"part-{b:03d}.parquet", index=False, row_group_size=100_000)

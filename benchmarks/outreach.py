@@ -30,6 +30,9 @@ HERE = Path(__file__).resolve().parent
 
 def _copy(df: pd.DataFrame, copies: int, step: int) -> pd.DataFrame:
     parts = [df.assign(account_id=df["account_id"] + k * step) for k in range(copies)]
+    if "customer_id" in df.columns:  # each copy's customers are its own
+        for k, part in enumerate(parts):
+            part["customer_id"] = df["customer_id"].to_numpy() + k * step
     return pd.concat(parts, ignore_index=True)
 
 
@@ -75,7 +78,8 @@ def main() -> None:
         f"base book: {len(scores):,} scored accounts, {int(needs.sum()):,} explained (bands C-F); "
         f"prepared in {time.perf_counter() - start:.0f} s"
     )
-    step = 10 ** int(np.ceil(np.log10(accounts["account_id"].max() + 1)))
+    largest = max(accounts["account_id"].max(), accounts.get("customer_id", accounts["account_id"]).max())
+    step = 10 ** int(np.ceil(np.log10(largest + 1)))
     big_events = rs.EventData(
         accounts=_copy(accounts, args.copies, step),
         statements=_copy(events.statements, args.copies, step),

@@ -47,7 +47,7 @@ def part_schema(id_type: Any) -> Any:
 
 OUTREACH_COLUMNS = (
     "customer_id", "action", "channel", "contact_id", "send_after", "timezone", "offer", "message", "blocked",
-    "expected_benefit", "control",
+    "expected_benefit", "control", "treatment",
     "model_version", "policy_version",
 )  # fmt: skip
 
@@ -73,6 +73,7 @@ def outreach_schema(id_type: Any, customer_type: Any = None) -> Any:
         ("blocked", pa.list_(blocked)),
         ("expected_benefit", pa.float64()),
         ("control", pa.bool_()),
+        ("treatment", pa.string()),
         ("model_version", pa.string()),
         ("policy_version", pa.string()),
     ]

@@ -2,7 +2,9 @@
 
 ``OutreachPolicy.load("cn-2026")`` (or ``"us-regf"``, ``"uk-conc"``, or a file
 path) gives the rules; :func:`recommend` turns scores and explanations into one
-decision per account; :func:`replay` reproduces a decision from its audit record.
+decision per customer (on each of its accounts); :func:`replay` reproduces a
+decision from its audit record; :func:`readout` measures what the decisions
+achieved against their held-out control group.
 """
 
 from __future__ import annotations
@@ -10,20 +12,24 @@ from __future__ import annotations
 from riskscore.outreach.audit import AuditError, read_audit, replay
 from riskscore.outreach.messages import Templates
 from riskscore.outreach.policy import PROFILES, OutreachPolicy, Rule
+from riskscore.outreach.readout import MIN_ARM, READOUT_COLUMNS, readout
 from riskscore.outreach.recommend import FLAGS, OUTPUT_COLUMNS, recommend
 from riskscore.outreach.treatments import ACTIONS, Treatments
 
 __all__ = [
     "ACTIONS",
     "FLAGS",
+    "MIN_ARM",
     "OUTPUT_COLUMNS",
     "PROFILES",
+    "READOUT_COLUMNS",
     "AuditError",
     "OutreachPolicy",
     "Rule",
     "Templates",
     "Treatments",
     "read_audit",
+    "readout",
     "recommend",
     "replay",
 ]

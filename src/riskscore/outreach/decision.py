@@ -189,6 +189,9 @@ def decide(
     control = has_options & ~special[lead] & (draw < float(settings["control_share"])) if m else has_options
     usable = allowed & (benefit > 0)
     best = np.where(usable, benefit, -np.inf).max(axis=0) if width else np.full(m, -np.inf)
+    # The treatment assigned before the control draw and capacity: the first usable option's action.
+    first = np.argmax(usable, axis=0) if width else np.zeros(m, dtype=np.int64)
+    assigned = np.where(usable.any(axis=0), action[first, np.arange(m)], "none") if width else np.full(m, "none")
     # Allocation: customers in order of their best allowed benefit (ties by the lead account's id)
     # take their first allowed option whose channel has capacity left: capacity counts contacts.
     lead_ids = ids[lead] if m else ids[:0]
@@ -218,7 +221,7 @@ def decide(
         picks, used_up = allocate(usable[:, sequence].T.tolist(), keys[:, sequence].T.tolist(), settings["capacity"])
         chosen[sequence] = picks
         exhausted = {int(sequence[r]): keys_ for r, keys_ in used_up.items()}
-    unit = _Units(of_row, unit_ids, lead, grouped, value_at_risk, earliest)
+    unit = _Units(of_row, unit_ids, lead, grouped, value_at_risk, earliest, np.asarray(assigned, dtype=object))
     return _assemble(
         inputs,
         evaluation,
@@ -259,6 +262,7 @@ class _Units:
     grouped: np.ndarray
     value_at_risk: np.ndarray
     earliest: np.ndarray  # per channel (policy order) and unit
+    treatment: np.ndarray  # per unit: the action assigned before the control draw and capacity
 
     def members(self) -> list[np.ndarray]:
         """The rows of each unit, in row order."""
@@ -439,6 +443,7 @@ def _assemble(
             "blocked": blocked_col.values,
             "expected_benefit": benefit_col,
             "control": row_control,
+            "treatment": unit.treatment[of] if len(of) else np.full(0, "none", dtype=object),
             "model_version": str(settings["model_version"]),
             "policy_version": policy.version,
         }

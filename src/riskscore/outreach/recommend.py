@@ -54,6 +54,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "blocked",
     "expected_benefit",
     "control",
+    "treatment",
     "model_version",
     "policy_version",
 )
@@ -132,7 +133,12 @@ def recommend(
         accounts a decision concerns (contacted, reviewed or held out), an
         empty tuple for the others; ``blocked`` a list of ``{rule, channel,
         why}`` for every rule (or used-up capacity) that stopped a channel the
-        treatment wanted, an empty tuple when nothing did.
+        treatment wanted, an empty tuple when nothing did; ``treatment`` the
+        action assigned before the control draw and capacity (for a control
+        row, the action it was held out from; ``none`` when nothing was
+        allowed), which :func:`riskscore.outreach.readout` compares by.
+        ``customer_id`` and ``contact_id`` (``"<customer>@<now>"``, empty when
+        no contact) tie the rows of one customer's single decision together.
     """
     policy = policy if isinstance(policy, OutreachPolicy) else OutreachPolicy.load(policy)
     table = treatments if isinstance(treatments, Treatments) else Treatments.load(treatments)

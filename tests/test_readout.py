@@ -1,0 +1,122 @@
+"""Issue #14, item 3: the read-out of an outreach experiment against its held-out control group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import riskscore as rs
+from riskscore.outreach import readout
+
+AS_OF = pd.Timestamp("2024-06-01")
+NOW = pd.Timestamp("2024-06-01 10:00", tz="America/New_York")
+
+
+@pytest.fixture(scope="module")
+def experiment(
+    sample_model: tuple[rs.RiskModel, pd.DataFrame], sample_xy: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    """Decisions on the sample at 2024-06-01 with a large control group, and their audit log."""
+    model, _ = sample_model
+    events = sample_xy["events"]
+    obs = rs.observation_dates(events, start=AS_OF, end=AS_OF)
+    X = sample_xy["builder"].transform(events, obs)
+    scores = model.score(X)
+    log = tmp_path_factory.mktemp("readout") / "audit.jsonl"
+    decisions = rs.recommend(scores, model.explain(X), events, "us-regf", now=NOW, control_share=0.4, seed=5,
+                             audit=log)  # fmt: skip
+    return events, decisions, log
+
+
+def test_rates_and_uplift_are_those_of_the_events(experiment: Any) -> None:
+    events, decisions, _ = experiment
+    out = readout(decisions, events, horizon="90D", by=("action",))
+    assert list(out.columns) == list(rs.outreach.READOUT_COLUMNS)
+    assert out.index[-1] == "all"
+    y = rs.make_labels(events, decisions[["account_id", "as_of"]]).to_numpy(dtype=float)
+    arm = decisions["treatment"].to_numpy()
+    control = decisions["control"].to_numpy()
+    for action in out.index[:-1]:
+        treated, held = (arm == action) & ~control, (arm == action) & control
+        row = out.loc[action]
+        assert (row["treated"], row["control"]) == (treated.sum(), held.sum())
+        assert row["rate_treated"] == pytest.approx(y[treated].mean()) if treated.any() else True
+        if row["enough"]:
+            assert row["uplift"] == pytest.approx(y[held].mean() - y[treated].mean())
+            assert row["ci_low"] < row["uplift"] < row["ci_high"] and 0 <= row["p_value"] <= 1
+        else:
+            assert np.isnan(row["uplift"]) and row["mde"] > 0
+    total = out.loc["all"]
+    assert total["treated"] == (~control).sum() and total["control"] == control.sum()
+    assert total["contacts"] == decisions.loc[decisions["action"] != "none", "contact_id"].nunique()
+    # Held-out rows count under the action they were held out from ("none" when no option was allowed anyway).
+    held_from = decisions.loc[decisions["control"], "treatment"]
+    assert (held_from != "none").mean() > 0.5 and (decisions.loc[decisions["control"], "action"] == "none").all()
+    treated = decisions[~decisions["control"] & (decisions["action"] != "none")]
+    assert (treated["treatment"] == treated["action"]).mean() > 0.9  # capacity moves a few to a later option
+
+
+def test_the_audit_log_reads_out_the_same(experiment: Any) -> None:
+    events, decisions, log = experiment
+    from_frame = readout(decisions, events, by=("action", "segment"))
+    from_log = readout(log, events, by=("action", "segment"))
+    pd.testing.assert_frame_equal(from_frame, from_log)
+    assert from_frame.index.names == ["action", "segment"] and from_frame.index[-1] == ("all", "")
+
+
+def test_without_an_effect_the_interval_covers_zero_at_its_level(experiment: Any) -> None:
+    """The generator does not respond to outreach: the true uplift is 0 for any random split of the accounts."""
+    events, decisions, _ = experiment
+    rng = np.random.default_rng(0)
+    covered, shown = 0, 0
+    for _ in range(40):
+        split = decisions.assign(control=rng.random(len(decisions)) < 0.5, treatment="reminder")
+        row = readout(split, events, by=()).loc["all"]
+        assert row["enough"]
+        shown += 1
+        covered += row["ci_low"] <= 0 <= row["ci_high"]
+    assert covered / shown >= 0.85  # 95% intervals: about 38 of 40
+
+
+def test_customers_are_the_unit_of_the_interval(experiment: Any) -> None:
+    events, decisions, _ = experiment
+    split = decisions.assign(control=np.arange(len(decisions)) % 2 == 0, treatment="reminder")
+    single = split.assign(customer_id=np.arange(len(split)))
+    alone = readout(single, events, by=()).loc["all"]
+    # The same decisions, every account twice in one customer: the same rates and the same interval.
+    twice = pd.concat([single, single], ignore_index=True)
+    paired = readout(twice, events, by=()).loc["all"]
+    assert paired["uplift"] == pytest.approx(alone["uplift"])
+    width = (paired["ci_high"] - paired["ci_low"]) / (alone["ci_high"] - alone["ci_low"])
+    assert width == pytest.approx(1.0, abs=1e-9)  # duplicated rows in one cluster add no information
+    # The sample's real customers (accounts of one person move together): a wider interval than per account.
+    real = readout(split, events, by=()).loc["all"]
+    assert real["ci_high"] - real["ci_low"] > alone["ci_high"] - alone["ci_low"]
+    naive = readout(twice.assign(customer_id=np.arange(len(twice))), events, by=()).loc["all"]
+    assert (naive["ci_high"] - naive["ci_low"]) < 0.75 * (alone["ci_high"] - alone["ci_low"])
+
+
+def test_small_groups_get_the_minimum_detectable_effect(experiment: Any) -> None:
+    events, decisions, _ = experiment
+    few = decisions.head(40).assign(control=[True] * 5 + [False] * 35, treatment="call")
+    row = readout(few, events, by=()).loc["all"]
+    assert not row["enough"] and np.isnan(row["uplift"]) and np.isnan(row["ci_low"])
+    assert 0 < row["mde"] < 1
+
+
+def test_bad_input_is_refused_with_the_problem(experiment: Any, tmp_path: Path) -> None:
+    events, decisions, _ = experiment
+    with pytest.raises(ValueError, match="no control group"):
+        readout(decisions.assign(control=False), events)
+    with pytest.raises(ValueError, match=r"not in events\.accounts, e\.g\. \[999999"):
+        readout(pd.concat([decisions, decisions.head(1).assign(account_id=999999)]), events)
+    with pytest.raises(ValueError, match=r"horizon 90D of .* decisions runs past the data .* on or before 2024-10"):
+        readout(decisions.assign(as_of=pd.Timestamp("2024-12-01")), events)
+    with pytest.raises(ValueError, match=r"missing \['treatment'\]"):
+        readout(decisions.drop(columns="treatment"), events)
+    with pytest.raises(ValueError, match=r"pass riskscore\.read_scores"):
+        readout(tmp_path, events)
