@@ -33,6 +33,7 @@ LAYER = {
     "batch": 7,
     "cli": 8,
     "cli_options": 8,
+    "cli_readout": 8,
     "__main__": 9,
 }
 # The one declared upward import: RiskModel.explain delegates to the explain layer

@@ -120,3 +120,30 @@ def test_bad_input_is_refused_with_the_problem(experiment: Any, tmp_path: Path) 
         readout(decisions.drop(columns="treatment"), events)
     with pytest.raises(ValueError, match=r"pass riskscore\.read_scores"):
         readout(tmp_path, events)
+
+
+def test_the_readout_command(experiment: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from riskscore.cli import main
+
+    events, decisions, log = experiment
+    data = rs.datasets.sample_dir()
+    flat = tmp_path / "recs.parquet"
+    decisions.drop(columns=["offer", "reasons", "blocked"]).to_parquet(flat)
+    for source in (log, flat):
+        target = tmp_path / f"{source.stem}.csv"
+        code = main(
+            ["readout", "--decisions", str(source), "--data", str(data), "--by", "action", "--out", str(target)]
+        )
+        printed = capsys.readouterr().out
+        assert code == 0, printed
+        assert "read-out over 90D after each decision" in printed and "pts [" in printed and "all" in printed
+        written = pd.read_csv(target, index_col=0)
+        expected = readout(decisions, events, by=("action",))
+        assert list(written.index) == list(expected.index)
+        np.testing.assert_allclose(written["uplift"].to_numpy(float), expected["uplift"].to_numpy(float), rtol=1e-9)
+    code = main(["readout", "--decisions", str(tmp_path / "nope.jsonl"), "--data", str(data)])
+    err = capsys.readouterr().err
+    assert code == 2 and "no such file" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as stopped:
+        main(["readout", "--decisions", str(log), "--data", str(data), "--horizon", "3M"])
+    assert stopped.value.code == 2 and "argument --horizon: must be" in capsys.readouterr().err

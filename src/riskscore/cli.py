@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 import riskscore.cli_options as opt
+import riskscore.cli_readout as readout_command
 
 __all__ = ["main"]
 
@@ -164,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--lang", choices=["en", "zh"], default="en")
     rep.set_defaults(run=_report)
 
+    readout_command.add_command(commands)
     explain = commands.add_parser(
         "explain",
         help="explain one account's score",
