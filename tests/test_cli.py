@@ -50,17 +50,18 @@ def test_demo_summarises_the_sample(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "dpd30_90d" in table.columns and "stmt_dpd_max_90d" in table.columns
     rate = table["dpd30_90d"].mean()
     assert f"({rate:.1%}); " in out
-    # Outreach under cn-2026: one decision per scored account, within the demo's capacity, Chinese messages.
+    # Outreach under us-regf, the profile of the sample's (US) zones: within the demo's capacity, English messages.
     recs = pd.read_parquet(tmp_path / "recommendations.parquet")
-    assert len(recs) == len(scores) and set(recs["policy_version"]) == {"cn-2026.1"}
+    assert len(recs) == len(scores) and set(recs["policy_version"]) == {"us-regf.1"}
     contacts = recs[recs["contact_id"] != ""].drop_duplicates("contact_id")  # capacity counts contacts
     assert (contacts["channel"] == "call").sum() <= 25 and (contacts["channel"] == "sms").sum() <= 250
     contacted = recs[recs["action"] != "none"]
     electronic = contacted["channel"].isin(["sms", "app", "email"])
-    assert len(contacted) > 100 and contacted.loc[electronic, "message"].str.contains("回复TD退订").all()
-    assert contacted.loc[contacted["channel"] == "call", "message"].str.startswith("外呼话术").all()
+    assert len(contacted) > 100 and contacted.loc[electronic, "message"].str.contains("Reply STOP").all()
+    assert contacted.loc[contacted["channel"] == "call", "message"].str.startswith("Call script").all()
+    assert not recs["message"].str.contains("¥").any() and recs["message"].str.contains(r"\$").any()
     assert recs["model_version"].iat[0] == model.version_
-    assert "outreach under cn-2026" in out
+    assert "outreach under us-regf" in out and " EST" in out
     audit = list(rs.outreach.read_audit(tmp_path / "audit.jsonl"))
     assert len(audit) == len(recs)
 
@@ -261,3 +262,22 @@ def test_an_as_of_outside_the_data_is_refused_unless_asked_for(folder: Path, tmp
     recent = run("recommend", "--model", str(bundle), "--data", str(events), "--as-of", "2030-01-01", "--policy",
                  "us-regf", "--now", "2030-01-02T10:00-05:00", "--out", str(tmp_path / "r.parquet"))  # fmt: skip
     assert recent.returncode == 2 and "must be at most one target horizon" in recent.stderr
+
+
+def test_the_demo_policy_follows_the_accounts_zones() -> None:
+    """Issue #16: the demo wrote Chinese ¥ messages with EST times for a sample that lives in US zones."""
+    import riskscore.cli_options as opt
+
+    def accounts(*zones: str | None) -> pd.DataFrame:
+        return pd.DataFrame({"account_id": range(len(zones)), "timezone": list(zones)})
+
+    assert opt.home_zone(accounts("America/Chicago", "America/New_York", "America/New_York")) == (
+        "America/New_York",
+        "us-regf",
+    )
+    assert opt.home_zone(accounts("Asia/Shanghai", None))[1] == "cn-2026"
+    assert opt.home_zone(accounts("Europe/London"))[1] == "uk-conc"
+    with pytest.raises(ValueError, match=r"Asia/Tokyo, which no shipped profile covers .* give --policy"):
+        opt.home_zone(accounts("Asia/Tokyo", "Asia/Tokyo", "Asia/Shanghai"))
+    with pytest.raises(ValueError, match=r"needs accounts\.timezone"):
+        opt.home_zone(accounts(None, None))

@@ -62,8 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--data", type=Path, default=None, help="event-data folder to use instead of the bundled sample")
     demo.add_argument(
         "--policy",
-        default="cn-2026",
-        help="outreach policy: cn-2026, us-regf, uk-conc or a file (default: %(default)s)",
+        default="auto",
+        help="outreach policy: cn-2026, us-regf, uk-conc or a file; auto (the default) takes the profile of the "
+        "jurisdiction where most accounts' time zones are (us-regf for the sample)",
     )
     demo.set_defaults(run=_demo)
 
@@ -265,12 +266,12 @@ def _demo(args: argparse.Namespace) -> int:
     # Explain the accounts the treatment table would contact; recommend under the policy.
     from riskscore.outreach import OutreachPolicy, Treatments, recommend
 
-    policy = OutreachPolicy.load(args.policy)
+    zone, profile = opt.home_zone(events.accounts)
+    policy = OutreachPolicy.load(profile if args.policy == "auto" else args.policy)
     treatments = Treatments.load()
     contact = scores["band"].isin(treatments.contacted_bands(scores["band"].unique())).to_numpy()
     latest_x = features.loc[scores.index]
     explanation = model.explain(latest_x[contact])
-    zone = "America/New_York"
     now = (pd.Timestamp(latest["as_of"].max()) + pd.Timedelta(days=2, hours=10)).tz_localize(zone)
     capacity = {"call": 25, "sms": 250, "human_review": 10}
     args.out.mkdir(parents=True, exist_ok=True)
