@@ -251,10 +251,19 @@ def test_batch_chunks_hold_whole_customers_and_read_only_their_rows(kind: str, t
     events.to_dir(tmp_path / "events")
     import pyarrow.parquet as pq
 
-    pq.write_table(pq.read_table(tmp_path / "events" / "statements.parquet"), tmp_path / "statements.parquet",
-                   row_group_size=50)  # fmt: skip
-    (tmp_path / "statements.parquet").replace(tmp_path / "events" / "statements.parquet")
-    (tmp_path / "events" / "_eventdata.json").unlink()  # a folder written by another tool
+    # A folder of parts written by another tool, with small row groups: the reader must pick the groups
+    # holding scattered ids, not one range.
+    whole = pq.read_table(tmp_path / "events" / "statements.parquet")
+    (tmp_path / "events" / "statements.parquet").unlink()
+    parts = tmp_path / "events" / "statements.parquet"
+    parts.mkdir()
+    half = whole.num_rows // 2
+    pq.write_table(whole.slice(0, half), parts / "part-0.parquet", row_group_size=50)
+    pq.write_table(whole.slice(half), parts / "part-1.parquet", row_group_size=50)
+    (tmp_path / "events" / "_eventdata.json").unlink()
+    before = Source(tmp_path / "events").fingerprint()  # every part counts
+    pq.write_table(whole.slice(half), parts / "part-1.parquet", row_group_size=60)
+    assert Source(tmp_path / "events").fingerprint() != before
     owner = dict(zip(account_ids.tolist(), customer.tolist(), strict=True))
     for source in (Source(events), Source(tmp_path / "events")):
         for size in (1, 7, 100, 10_000):

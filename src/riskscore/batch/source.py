@@ -106,7 +106,11 @@ class Source:
                 digest.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
             return digest.hexdigest()
         for name, path in sorted(self.files.items()):
-            digest.update(f"{name}:{path.name}:{path.stat().st_size}:{sha256_file(path)}".encode())
+            # A table may be a folder of parquet parts: every file in it counts.
+            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            for file in files:
+                where = file.relative_to(path.parent)
+                digest.update(f"{name}:{where}:{file.stat().st_size}:{sha256_file(file)}".encode())
         return digest.hexdigest()
 
     def account_ids(self) -> np.ndarray:
