@@ -44,8 +44,16 @@ def read(output: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_output_is_the_same_whatever_the_chunks_and_workers(bundle: dict[str, Any], tmp_path: Path) -> None:
     one = rs.score_batch(bundle["bundle"], bundle["folder"], AS_OF, tmp_path / "a", chunk_size=2000, n_jobs=1)
     many = rs.score_batch(bundle["model"], bundle["events"], AS_OF, tmp_path / "b", chunk_size=333, n_jobs=2)
-    assert (one.accounts, one.scored, one.errors) == (many.accounts, many.scored, many.errors)
-    assert one.accounts == 2000 and one.scored + one.errors == 2000 and one.scored > 1000
+    assert (one.accounts, one.scored, one.errors, one.excluded) == (many.accounts, many.scored, many.errors,
+                                                                    many.excluded)  # fmt: skip
+    assert one.accounts == 2000 and one.scored + one.excluded == 2000 and one.scored > 1000 and one.errors == 0
+    # Accounts not open or past due at as_of are excluded, with the reason: not errors.
+    excluded = rs.read_scores(tmp_path / "a", excluded=True)
+    assert len(excluded) == one.excluded > 0 and rs.read_scores(tmp_path / "a", errors=True).empty
+    assert excluded["reason"].str.contains("past due at as_of|not open at as_of").all()
+    pd.testing.assert_frame_equal(excluded, rs.read_scores(tmp_path / "b", excluded=True))
+    with pytest.raises(ValueError, match="not both"):
+        rs.read_scores(tmp_path / "a", errors=True, excluded=True)
     a, a_err = read(tmp_path / "a")
     b, b_err = read(tmp_path / "b")
     pd.testing.assert_frame_equal(a, b)
@@ -100,7 +108,7 @@ def test_a_bad_account_goes_to_errors_and_a_bad_table_stops_at_once(bundle: dict
     assert bad not in set(scores["account_id"])
     reason = errors.loc[errors["account_id"] == bad, "reason"].iloc[0]
     assert "statements.dpd" in reason and "must be >= 0" in reason
-    assert result.scored + result.errors == 2000
+    assert result.scored + result.errors + result.excluded == 2000
     # The customer's other accounts are set aside with it (their features read it), with the same reason.
     customer = events.customers
     kin = set(customer.index[customer == customer[bad]].tolist())
@@ -296,14 +304,14 @@ def test_chunks_with_nothing_to_score_are_written_with_the_part_schema(bundle: d
     few = rs.EventData(**tables, protected=events.protected)
     early = tmp_path / "early"
     result = rs.score_batch(bundle["model"], few, "2000-01-01", early, chunk_size=1, n_jobs=1)
-    assert (result.scored, result.errors) == (0, 7)
+    assert (result.scored, result.excluded, result.errors) == (0, 7, 0)
     scores = pd.read_parquet(early)
     assert scores.empty and str(scores["as_of"].dtype) == "datetime64[ns]"
-    assert rs.score_batch(bundle["model"], few, "2000-01-01", early, chunk_size=1, n_jobs=1).errors == 7
+    assert rs.score_batch(bundle["model"], few, "2000-01-01", early, chunk_size=1, n_jobs=1).excluded == 7
     now = pd.Timestamp("2024-12-02 10:00", tz="Asia/Shanghai")
     one_by_one = rs.score_batch(bundle["model"], few, AS_OF, tmp_path / "each", chunk_size=1, policy="cn-2026", now=now)
     whole = rs.score_batch(bundle["model"], few, AS_OF, tmp_path / "whole", chunk_size=100, policy="cn-2026", now=now)
-    assert one_by_one.scored == whole.scored and one_by_one.errors == whole.errors >= 1  # a chunk of one error
+    assert one_by_one.scored == whole.scored and one_by_one.excluded == whole.excluded >= 1  # a chunk of one
     pd.testing.assert_frame_equal(read(tmp_path / "each")[0], read(tmp_path / "whole")[0])
 
 
@@ -345,7 +353,7 @@ def test_a_second_run_into_a_folder_in_use_is_refused(bundle: dict[str, Any], tm
         holder.wait()
     # The lock dies with its holder (also kill -9): the folder is usable at once.
     result = rs.score_batch(bundle["model"], bundle["events"], AS_OF, out, chunk_size=1000, n_jobs=1)
-    assert result.scored + result.errors == 2000
+    assert result.scored + result.errors + result.excluded == 2000
 
 
 def test_a_file_or_a_folder_of_other_files_is_refused_before_anything_is_written(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -130,8 +131,24 @@ def test_train_score_and_explain_from_the_command_line(folder: Path) -> None:
     done = run("score", "--model", str(bundle), "--data", str(events), "--as-of", "2024-12-01", "--out", str(out),
                "--chunk-size", "700", "--jobs", "1")  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "2,000 accounts:" in done.stdout and "_errors.parquet" in done.stdout
+    assert "2,000 accounts:" in done.stdout and "not open or not current (_excluded.parquet), 0 invalid" in done.stdout
     assert (out / "_SUCCESS").exists() and len(pd.read_parquet(out)) > 1000
+    # Invalid accounts above --max-error-share: the output is complete, the command fails with one line.
+    broken = folder / "broken"
+    shutil.copytree(events, broken)
+    statements = pd.read_parquet(broken / "statements.parquet")
+    few = statements["account_id"].drop_duplicates().head(30)
+    statements.loc[statements["account_id"].isin(few), "dpd"] = -1
+    statements.to_parquet(broken / "statements.parquet", index=False)
+    (broken / "_eventdata.json").unlink(missing_ok=True)
+    failed = run("score", "--model", str(bundle), "--data", str(broken), "--as-of", "2024-12-01", "--out",
+                 str(folder / "scores-broken"), "--jobs", "1")  # fmt: skip
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert "more than --max-error-share 1.0%: see _errors.parquet" in failed.stderr
+    assert (folder / "scores-broken" / "_SUCCESS").exists()
+    tolerant = run("score", "--model", str(bundle), "--data", str(broken), "--as-of", "2024-12-01", "--out",
+                   str(folder / "scores-tolerant"), "--jobs", "1", "--max-error-share", "0.05")  # fmt: skip
+    assert tolerant.returncode == 0, tolerant.stderr
 
     done = run("score", "--model", str(bundle), "--data", str(events), "--as-of", "2024-12-01", "--out",
                str(folder / "outreach"), "--jobs", "1", "--policy", "cn-2026", "--capacity", "call=10,sms=100",

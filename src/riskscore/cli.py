@@ -89,8 +89,9 @@ def _parser() -> argparse.ArgumentParser:
         "score",
         help="score every account at one date, in chunks, resumably",
         description="Score every account of --data at --as-of with --model, chunk by chunk, into the output folder "
-        "(part-*.parquet, _errors.parquet, _manifest.json, _SUCCESS). Rerunning the same command after a "
-        "crash finishes the run.",
+        "(part-*.parquet, _excluded.parquet, _errors.parquet, _manifest.json, _SUCCESS). Rerunning the same "
+        "command after a crash finishes the run. Exits with 2 when more than --max-error-share of the accounts "
+        "break the data contract (the output is complete all the same).",
     )
     score.add_argument("--model", type=Path, required=True, help="model bundle folder")
     score.add_argument("--data", type=Path, required=True, help="event-data folder")
@@ -108,6 +109,12 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local cluster)")
     score.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the reasons")
     score.add_argument("--no-resume", action="store_true", help="refuse to continue a run found in --out")
+    score.add_argument(
+        "--max-error-share",
+        type=opt.share,
+        default=0.01,
+        help="largest share of accounts with invalid rows before the command fails (default: 0.01)",
+    )
     score.add_argument("--policy", default=None, help="recommend outreach under this policy (name or file)")
     score.add_argument(
         "--capacity", type=opt.capacity, default=None, help="daily capacity per channel, e.g. call=500,sms=5000"
@@ -385,6 +392,12 @@ def _score(args: argparse.Namespace) -> int:
         client=args.scheduler,
     )
     print(result)
+    if result.error_share > args.max_error_share:
+        raise ValueError(
+            f"{result.errors:,} of {result.accounts:,} accounts ({result.error_share:.1%}) have rows that break the "
+            f"data contract, more than --max-error-share {args.max_error_share:.1%}: see _errors.parquet in "
+            f"{result.output} (the other accounts' scores are complete)"
+        )
     return EXIT_OK
 
 

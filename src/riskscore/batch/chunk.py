@@ -1,5 +1,9 @@
 """One chunk of accounts: validate, score, explain, and write its part, or stage it for the second pass.
 
+Accounts whose rows break the contract go to the chunk's errors; accounts that
+are valid but outside the scoring population at ``as_of`` (not open, or past
+due) to its exclusions.
+
 With a policy, capacity is shared by the whole book, so a chunk first stages
 its decision inputs and allocation candidates (``.stage/``); once one
 allocation has decided over every chunk's candidates, :func:`finalise` writes
@@ -92,16 +96,18 @@ def run_chunk(
     events, errors = validated(tables, protected)
     rows = pd.DataFrame()
     expl = None
+    excluded: list[tuple[Any, str]] = []
     if events is not None:
-        rows, not_scored, expl = _score(events, job)
-        errors += not_scored
+        rows, excluded, expl = _score(events, job)
     err = pd.DataFrame(errors, columns=["account_id", "reason"])
+    out = pd.DataFrame(excluded, columns=["account_id", "reason"])
+    write_parquet(job.output / ".stage" / f"excluded-{k:05d}.parquet", error_rows(out, ids))
     write_parquet(job.output / ".stage" / f"errors-{k:05d}.parquet", error_rows(err, ids))
     if job.policy is None:
         write_parquet(part_path(job.output, k, staged=True), part_rows(rows, job.id_dtype))
     else:
         _stage(k, rows, events, expl, job)
-    return {"chunk": k, "scored": len(rows), "errors": len(err)}
+    return {"chunk": k, "scored": len(rows), "errors": len(err), "excluded": len(out)}
 
 
 def _stage(k: int, rows: pd.DataFrame, events: EventData | None, expl: Any, job: Job) -> None:
@@ -160,7 +166,7 @@ def _score(events: EventData, job: Job) -> tuple[pd.DataFrame, list[tuple[Any, s
     day = as_of.strftime("%Y-%m-%d")
     opened = observation_dates(events, freq="D", start=as_of, end=as_of, eligible="all")
     current = observation_dates(events, freq="D", start=as_of, end=as_of, eligible="current")
-    errors: list[tuple[Any, str]] = []
+    errors: list[tuple[Any, str]] = []  # accounts outside the scoring population: excluded, not invalid
     ids = events.accounts["account_id"]
     open_ids = set(opened["account_id"].tolist())
     current_ids = set(current["account_id"].tolist())

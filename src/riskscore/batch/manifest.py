@@ -5,8 +5,9 @@ input) and its finished chunks. While a run is unfinished its parts wait in
 ``.stage/`` and a file ``INCOMPLETE`` sits in the folder (``pd.read_parquet``
 of the folder then fails on it instead of returning some of the parts);
 ``finish`` moves the parts into place, removes ``INCOMPLETE`` and writes
-``_SUCCESS`` last, once every input account is accounted for in a part or in
-``_errors.parquet``. ``.riskscore.lock`` is held (an OS file lock, released
+``_SUCCESS`` last, once every input account is accounted for in a part, in
+``_excluded.parquet`` (valid, but not open or not current at ``as_of``) or in
+``_errors.parquet`` (its rows break the data contract). ``.riskscore.lock`` is held (an OS file lock, released
 when the process ends, however it ends) for as long as a run writes.
 """
 
@@ -29,6 +30,7 @@ from riskscore.errors import BatchOutputError
 
 __all__ = [
     "ERRORS",
+    "EXCLUDED",
     "FORMAT",
     "INCOMPLETE",
     "LOCK",
@@ -46,14 +48,15 @@ __all__ = [
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
 ERRORS = "_errors.parquet"
+EXCLUDED = "_excluded.parquet"
 INCOMPLETE = "INCOMPLETE"
 LOCK = ".riskscore.lock"
-FORMAT = 2  # 2: parts staged until the run is complete, inputs fingerprinted
+FORMAT = 3  # 2: parts staged until the run is complete, inputs fingerprinted; 3: exclusions apart from errors
 _OURS = {LOCK, INCOMPLETE}
 _INCOMPLETE_TEXT = (
     "This riskscore output folder is not complete: a run is writing it, or was interrupted.\n"
     "Rerun the same command (or score_batch call) to finish it; the scores appear as part-*.parquet,\n"
-    "with _SUCCESS, once every account is scored or listed in _errors.parquet.\n"
+    "with _SUCCESS, once every account is scored or listed in _excluded.parquet or _errors.parquet.\n"
     "riskscore.read_scores(folder) refuses the folder until then.\n"
 )
 
@@ -168,31 +171,42 @@ def chunk_files_exist(out: Path, k: int, staged: bool = False) -> bool:
         first = (out / ".stage" / f"candidates-{k:05d}.parquet").exists()
     else:
         first = part_path(out, k, staged=True).exists() or part_path(out, k).exists()
-    return first and (out / ".stage" / f"errors-{k:05d}.parquet").exists()
+    stage = out / ".stage"
+    return first and (stage / f"errors-{k:05d}.parquet").exists() and (stage / f"excluded-{k:05d}.parquet").exists()
 
 
 def finish(
     out: Path, params: Mapping[str, Any], done: Mapping[int, Any], chunks: int, accounts: int
-) -> tuple[int, int]:
-    """Gather errors, reconcile counts, and only then mark the output complete."""
+) -> tuple[int, int, int]:
+    """Gather errors and exclusions, reconcile counts, and only then mark the output complete.
+
+    Returns the accounts scored, in errors and excluded.
+    """
     missing = [k for k in range(chunks) if k not in done or not chunk_files_exist(out, k)]
     if params.get("outreach") is not None:
         missing += [k for k in range(chunks) if not done.get(k, {}).get("final")]
     if missing:
         raise RuntimeError(f"chunks {missing[:5]} did not finish; rerun to resume")
-    parts = [pd.read_parquet(out / ".stage" / f"errors-{k:05d}.parquet") for k in range(chunks)]
-    errors = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["account_id", "reason"])
+    gathered = {}
+    for kind in ("errors", "excluded"):
+        parts = [pd.read_parquet(out / ".stage" / f"{kind}-{k:05d}.parquet") for k in range(chunks)]
+        gathered[kind] = (
+            pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["account_id", "reason"])
+        )
+    errors, excluded = gathered["errors"], gathered["excluded"]
     scored = sum(int(d["scored"]) for d in done.values())
-    if scored + len(errors) != accounts:
+    if scored + len(errors) + len(excluded) != accounts:
         raise RuntimeError(
-            f"row counts do not reconcile: {scored} scored + {len(errors)} errors != {accounts} accounts; "
-            "the output is not marked complete"
+            f"row counts do not reconcile: {scored} scored + {len(excluded)} excluded + {len(errors)} errors != "
+            f"{accounts} accounts; the output is not marked complete"
         )
     write_parquet(out / ERRORS, errors)
+    write_parquet(out / EXCLUDED, excluded)
     for k in range(chunks):  # every part moves into place only now that all are written
         if part_path(out, k, staged=True).exists():
             os.replace(part_path(out, k, staged=True), part_path(out, k))
     (out / INCOMPLETE).unlink(missing_ok=True)
-    summary = {"accounts": accounts, "scored": scored, "errors": len(errors), "chunks": chunks, "params": dict(params)}
+    summary = {"accounts": accounts, "scored": scored, "errors": len(errors), "excluded": len(excluded),
+               "chunks": chunks, "params": dict(params)}  # fmt: skip
     atomic_text(out / SUCCESS, json.dumps(summary, indent=1, sort_keys=True))
-    return scored, len(errors)
+    return scored, len(errors), len(excluded)

@@ -9,13 +9,13 @@ from typing import Any
 
 import pandas as pd
 
-from riskscore.batch.manifest import ERRORS, INCOMPLETE, MANIFEST, SUCCESS, part_path
+from riskscore.batch.manifest import ERRORS, EXCLUDED, INCOMPLETE, MANIFEST, SUCCESS, part_path
 from riskscore.errors import BatchOutputError
 
 __all__ = ["read_scores"]
 
 
-def read_scores(output: str | os.PathLike[str], errors: bool = False) -> pd.DataFrame:
+def read_scores(output: str | os.PathLike[str], errors: bool = False, excluded: bool = False) -> pd.DataFrame:
     """The scores of a finished :func:`riskscore.score_batch` run, one row per scored account.
 
     With a policy the rows carry the outreach decisions too. An output that is
@@ -27,7 +27,11 @@ def read_scores(output: str | os.PathLike[str], errors: bool = False) -> pd.Data
     output : path
         The run's output folder.
     errors : bool, default=False
-        Return the accounts not scored instead (``account_id``, ``reason``).
+        Return the accounts whose rows break the data contract instead
+        (``account_id``, ``reason``).
+    excluded : bool, default=False
+        Return the valid accounts outside the scoring population at ``as_of``
+        instead (not open, or past due; ``account_id``, ``reason``).
 
     Returns
     -------
@@ -56,9 +60,12 @@ def read_scores(output: str | os.PathLike[str], errors: bool = False) -> pd.Data
     chunks = summary.get("chunks")
     if not isinstance(chunks, int) or chunks < 0:
         raise BatchOutputError(f"{out / SUCCESS}: chunks must be a whole number; got {chunks!r}")
-    if errors:
-        frame = _read([out / ERRORS])
-        expected, what = summary.get("errors"), "errors"
+    if errors and excluded:
+        raise ValueError("read_scores: ask for errors or for excluded accounts, not both")
+    if errors or excluded:
+        name, what = (ERRORS, "errors") if errors else (EXCLUDED, "excluded")
+        frame = _read([out / name])
+        expected = summary.get(what)
     else:
         wanted = [part_path(out, k) for k in range(chunks)]
         missing = [p.name for p in wanted if not p.is_file()]

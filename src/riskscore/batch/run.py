@@ -10,8 +10,10 @@ Output folder::
 
     part-00000.parquet ...   one per chunk, rows sorted by account_id (in .stage/ until
                              the run is complete)
-    _errors.parquet          every input account not scored, with the reason (the leading
-                             underscore keeps it out of ``pd.read_parquet(output)``)
+    _excluded.parquet        valid accounts outside the scoring population at as_of (not
+                             open, or past due), with the reason
+    _errors.parquet          accounts whose rows break the data contract, with the problem
+                             (the leading underscores keep both out of ``pd.read_parquet(output)``)
     _manifest.json           the run's parameters, a fingerprint of its inputs, its finished chunks
     INCOMPLETE               while the run is unfinished: ``pd.read_parquet(output)`` fails on it
     _SUCCESS                 written last, once every account is accounted for
@@ -43,6 +45,7 @@ import pandas as pd
 from riskscore.batch.chunk import Job
 from riskscore.batch.manifest import (
     ERRORS,
+    EXCLUDED,
     FORMAT,
     check_foreign,
     chunk_files_exist,
@@ -68,7 +71,7 @@ _EXPLAIN = ("all", "recommended", "none")
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What a batch run did: accounts in, scored, listed as errors; time; where the output is."""
+    """What a batch run did: accounts in, scored, excluded, listed as errors; time; where the output is."""
 
     output: Path
     accounts: int
@@ -76,12 +79,19 @@ class BatchResult:
     errors: int
     chunks: int
     seconds: float
+    excluded: int = 0
 
     def __str__(self) -> str:
         return (
-            f"{self.accounts:,} accounts: {self.scored:,} scored, {self.errors:,} in {ERRORS}; "
-            f"{self.chunks} chunks in {self.seconds:.1f} s -> {self.output}"
+            f"{self.accounts:,} accounts: {self.scored:,} scored, {self.excluded:,} not open or not current "
+            f"({EXCLUDED}), {self.errors:,} invalid ({ERRORS}); {self.chunks} chunks in {self.seconds:.1f} s "
+            f"-> {self.output}"
         )
+
+    @property
+    def error_share(self) -> float:
+        """Share of the input accounts whose rows break the data contract."""
+        return self.errors / self.accounts if self.accounts else 0.0
 
 
 def score_batch(
@@ -234,14 +244,14 @@ def _run(
     runner = Runner(backend, n_jobs, client)
     try:
         for finished in execute(todo, chunks, source, job, runner):
-            done[finished["chunk"]] = {"scored": finished["scored"], "errors": finished["errors"]}
+            done[finished["chunk"]] = {k: finished[k] for k in ("scored", "errors", "excluded")}
             write_manifest(out, params, done, len(chunks))
             bar(finished)
         if staged:
             second_pass(out, params, done, len(chunks), job, runner, chunks)
     finally:
         runner.close()
-    scored, errors = finish(out, params, done, len(chunks), len(ids))
+    scored, errors, excluded = finish(out, params, done, len(chunks), len(ids))
     result = BatchResult(
         output=out,
         accounts=len(ids),
@@ -249,6 +259,7 @@ def _run(
         errors=errors,
         chunks=len(chunks),
         seconds=time.perf_counter() - start,
+        excluded=excluded,
     )
     log.info("score_batch: %s", result)
     return result

@@ -112,6 +112,7 @@ def progress_callback(total: int, already: int, wanted: bool | None) -> Callable
         return tick
 
     def line(result: Mapping[str, Any]) -> None:
-        log.info("chunk %d done: %d scored, %d errors", result["chunk"], result["scored"], result["errors"])
+        log.info("chunk %d done: %d scored, %d excluded, %d errors", result["chunk"], result["scored"],
+                 result.get("excluded", 0), result["errors"])  # fmt: skip
 
     return line
