@@ -397,13 +397,20 @@ def _assemble(
     due = pd.DatetimeIndex(frame["due_date"]).to_numpy()
     stamp = now.tz_convert("UTC").strftime("%Y-%m-%dT%H:%MZ")
     channel_index = {c: k for k, c in enumerate(policy.channels)}
-    for u in np.flatnonzero((chosen >= 0) & ~control).tolist():
+    picked = np.flatnonzero((chosen >= 0) & ~control)
+    m = len(unit.ids)
+    unit_act = np.full(m, "none", dtype=object)
+    unit_chan = np.full(m, "", dtype=object)
+    unit_text = np.full(m, "", dtype=object)
+    unit_offer = np.full(m, None, dtype=object)
+    unit_when = np.full(m, np.datetime64("NaT"), dtype="datetime64[ns]")
+    unit_benefit = np.zeros(m)
+    unit_effect = np.zeros(m)
+    sizes = np.bincount(of, minlength=m)
+    for u in picked.tolist():
         k = int(chosen[u])
         rows = members[u]
-        lead = int(unit.lead[u])
         a, c = str(action[k, u]), str(channel[k, u])
-        effect = treatments.effect.get(a, 0.0)
-        minus_cost = float(benefit[k, u] - unit.value_at_risk[rows].sum() * effect) if len(rows) > 1 else 0.0
         offer = None
         if a == "repayment_plan":
             first = due[rows][~np.isnat(due[rows])]
@@ -413,17 +420,23 @@ def _assemble(
                 "total": float(total[u]),
                 "first_due": pd.Timestamp(first.min()).strftime("%Y-%m-%d") if len(first) else None,
             }
-        text = facts.render(lead, a, c, offer, rows if len(rows) > 1 else None)
-        when = np.datetime64(now_ns if a == "human_review" else int(unit.earliest[channel_index[c], u]), "ns")
-        for i in rows.tolist():
-            act[i] = a
-            chan[i] = "" if a == "human_review" else c
-            contact[i] = f"{_plain_id(unit.ids[u])}@{stamp}"
-            share = benefit[k, u] if len(rows) == 1 else unit.value_at_risk[i] * effect + minus_cost / len(rows)
-            benefit_col[i] = round(float(share), 6)
-            send_after[i] = when
-            offer_col[i] = offer
-            message_col[i] = text
+        unit_offer[u] = offer
+        unit_text[u] = facts.render(int(unit.lead[u]), a, c, offer, rows if len(rows) > 1 else None)
+        unit_act[u], unit_chan[u] = a, ("" if a == "human_review" else c)
+        unit_when[u] = np.datetime64(now_ns if a == "human_review" else int(unit.earliest[channel_index[c], u]), "ns")
+        unit_benefit[u] = benefit[k, u]
+        unit_effect[u] = treatments.effect.get(a, 0.0)
+    contacted = np.isin(of, picked)
+    at, whose = np.flatnonzero(contacted), of[contacted]
+    act[at], chan[at], message_col[at] = unit_act[whose], unit_chan[whose], unit_text[whose]
+    offer_col[at], send_after[at] = unit_offer[whose], unit_when[whose]
+    contact[at] = [f"{_plain_id(unit.ids[u])}@{stamp}" for u in whose.tolist()]
+    # A customer's benefit shared by its accounts: each its own value at risk x effect, the cost split evenly.
+    risk_sum = np.bincount(of, weights=unit.value_at_risk, minlength=m)
+    minus_cost = unit_benefit - risk_sum * unit_effect
+    share = np.where(sizes[whose] == 1, unit_benefit[whose],
+                     unit.value_at_risk[at] * unit_effect[whose] + minus_cost[whose] / sizes[whose])  # fmt: skip
+    benefit_col[at] = np.round(share, 6)
     out = pd.DataFrame(
         {
             "account_id": ids,

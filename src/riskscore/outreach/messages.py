@@ -185,7 +185,8 @@ class MessageFacts:
         self.content, self.policy_id = policy.content, policy.id
         self.ids = frame["account_id"].to_numpy()
         self.products = frame["product"].to_numpy(dtype=object) if "product" in frame.columns else None
-        self.due_days = due.to_numpy()
+        days = due.to_numpy()
+        self.due_key = np.where(np.isnat(days), np.iinfo(np.int64).max, days.astype(np.int64))  # NaT last
         self.sep = "; " if lang == "en" else "；"
         self.no_reason = "no specific reason" if lang == "en" else "无"
 
@@ -227,9 +228,10 @@ class MessageFacts:
 
     def _accounts(self, rows: np.ndarray) -> tuple[str, str]:
         """(total amount naming each account, earliest due date) of a customer's accounts, earliest due first."""
-        due = self.due_days[rows]
-        by_id = pd.factorize(pd.Series(self.ids[rows]), sort=True)[0]  # ties in due date: by account id
-        order = rows[np.lexsort((by_id, np.where(np.isnat(due), np.iinfo(np.int64).max, due.astype(np.int64))))]
+        due = self.due_key[rows].tolist()
+        ids = self.ids[rows].tolist()
+        # Earliest due first, ties by account id (a handful of accounts: plain Python sorts them fastest).
+        order = np.asarray([j for _, _, j in sorted(zip(due, ids, rows.tolist(), strict=True))], dtype=np.int64)
         amounts = self.amount[order]
         total = float(np.nansum(amounts)) if np.isfinite(amounts).any() else float("nan")
         names = _PRODUCT_NAMES[self.lang]
