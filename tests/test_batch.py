@@ -486,3 +486,24 @@ def test_a_customers_flag_holds_in_every_chunk(bundle: dict[str, Any], tmp_path:
     assert of_ceased.sum() > int(cease.sum())  # the customers' other accounts are scored too
     assert (small.loc[of_ceased, "action"] == "none").all()
     assert (small.loc[~of_ceased, "action"] != "none").any()
+
+
+def test_tables_stored_as_folders_of_parts_score_from_the_command_line(bundle: dict[str, Any], tmp_path: Path) -> None:
+    """A book written by another tool, one folder of parquet parts per table (the batch benchmark's layout)."""
+    from riskscore.cli import main
+
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for name, df in bundle["events"].tables.items():
+        folder = parts / f"{name}.parquet"
+        folder.mkdir()
+        half = len(df) // 2
+        df.iloc[:half].to_parquet(folder / "part-0.parquet", index=False)
+        df.iloc[half:].to_parquet(folder / "part-1.parquet", index=False)
+    (parts / "_eventdata.json").write_text(json.dumps({"protected": list(bundle["events"].protected)}))
+    out = tmp_path / "scores"
+    code = main(["score", "--model", str(bundle["bundle"]), "--data", str(parts), "--as-of", AS_OF, "--out", str(out),
+                 "--jobs", "1", "--chunk-size", "1000"])  # fmt: skip
+    assert code == 0
+    clean, _ = read(_clean_run(bundle, tmp_path))
+    pd.testing.assert_frame_equal(read(out)[0], clean)

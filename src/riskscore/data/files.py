@@ -226,17 +226,20 @@ def time_span(files: dict[str, Path]) -> tuple[pd.Timestamp, pd.Timestamp] | Non
             continue
         columns = list(NOT_BEFORE_OPEN[name])
         if path.name.endswith(".parquet"):
+            # A table may be one file or a folder of parts: the statistics of every part's row groups.
+            parts = sorted(p for p in path.rglob("*.parquet") if p.is_file()) if path.is_dir() else [path]
             try:
-                meta = pq.ParquetFile(path).metadata
-                schema = meta.schema.names
-                for col in columns:
-                    j = schema.index(col)
-                    for g in range(meta.num_row_groups):
-                        stats = meta.row_group(g).column(j).statistics
-                        if stats is None or not stats.has_min_max:
-                            raise LookupError(col)
-                        lows.append(pd.Timestamp(stats.min))
-                        highs.append(pd.Timestamp(stats.max))
+                for part in parts:
+                    meta = pq.ParquetFile(part).metadata
+                    schema = meta.schema.names
+                    for col in columns:
+                        j = schema.index(col)
+                        for g in range(meta.num_row_groups):
+                            stats = meta.row_group(g).column(j).statistics
+                            if stats is None or not stats.has_min_max:
+                                raise LookupError(col)
+                            lows.append(pd.Timestamp(stats.min))
+                            highs.append(pd.Timestamp(stats.max))
                 continue
             except (LookupError, ValueError):
                 pass  # no statistics: read the columns
