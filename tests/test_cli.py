@@ -63,6 +63,8 @@ def test_demo_summarises_the_sample(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert not recs["message"].str.contains("¥").any() and recs["message"].str.contains(r"\$").any()
     assert recs["model_version"].iat[0] == model.version_
     assert "outreach under us-regf" in out and " EST" in out
+    # The summary counts contacts, as capacity does, beside the accounts they concern.
+    assert "contacts  accounts" in out
     audit = list(rs.outreach.read_audit(tmp_path / "audit.jsonl"))
     assert len(audit) == len(recs)
 

@@ -286,16 +286,13 @@ def _demo(args: argparse.Namespace) -> int:
     audit.unlink(missing_ok=True)
     recs = recommend(scores, explanation, events, policy, now=now, capacity=capacity, audit=audit)
     audit.replace(args.out / "audit.jsonl")
-    counts = recs.loc[~recs["control"]].groupby(["action", "channel"]).size()
+    counts = _contact_counts(recs)
     print(
         f"outreach under {policy.id} ({policy.version}) at {now:%Y-%m-%d %H:%M %Z}, capacity "
         + ", ".join(f"{k} {v}" for k, v in capacity.items())
         + f": {int(contact.sum()):,} accounts explained, {int(recs['control'].sum())} held out as control"
     )
-    for key, n in counts.items():
-        action, channel = str(key[0]), str(key[1])  # type: ignore[index]
-        if action != "none":
-            print(f"  {action:<15} {channel or '-':<6} {n:>6,}")
+    print(counts.to_string(index=False))
     sample = recs.loc[recs["action"] == "repayment_plan"].head(1)
     if len(sample):
         print(f"  e.g. account {sample['account_id'].iat[0]}: {sample['message'].iat[0]}")
@@ -439,9 +436,7 @@ def _recommend(args: argparse.Namespace) -> int:
         f"{len(recs):,} accounts scored at {args.as_of}, {int(need.sum()):,} explained; under {policy.id} "
         f"({policy.version}): {len(acted):,} to contact or review, {int(recs['control'].sum()):,} held out as control"
     )
-    for key, n in acted.groupby(["action", "channel"]).size().items():
-        action, channel = str(key[0]), str(key[1])  # type: ignore[index]
-        print(f"  {action:<15} {channel or '-':<6} {n:>7,}")
+    print(_contact_counts(recs).to_string(index=False))
     print(f"recommendations written to {args.out}" + (f"; audit log {args.audit}" if args.audit else ""))
     return EXIT_OK
 
@@ -543,6 +538,15 @@ def _flat(recs: pd.DataFrame) -> pd.DataFrame:
     for col in ("offer", "reasons", "blocked"):
         out[col] = [json.dumps(v, ensure_ascii=False) for v in out[col]]
     return out
+
+
+def _contact_counts(recs: pd.DataFrame) -> pd.DataFrame:
+    """Contacts (what capacity counts: one per customer) and the accounts they concern, per action and channel."""
+    acted = recs.loc[recs["action"] != "none"]
+    table = acted.groupby(["action", "channel"]).agg(
+        contacts=("contact_id", "nunique"), accounts=("account_id", "size")
+    )
+    return table.reset_index().assign(channel=lambda t: t["channel"].replace("", "-"))
 
 
 def _printable(summary: pd.DataFrame) -> pd.DataFrame:
