@@ -151,12 +151,17 @@ def test_resume_rules(bundle: dict[str, Any], tmp_path: Path) -> None:
         rs.score_batch(bundle["model"], bundle["events"], AS_OF, tmp_path / "x", chunk_size=0)
 
 
+def _score_command(bundle: dict[str, Any], out: Path, chunk_size: int, jobs: int) -> list[str]:
+    """``riskscore score`` of the test bundle on the sample folder, as a subprocess command."""
+    return [
+        sys.executable, "-m", "riskscore", "score", "--model", str(bundle["bundle"]), "--data", str(bundle["folder"]),
+        "--as-of", AS_OF, "--out", str(out), "--chunk-size", str(chunk_size), "--jobs", str(jobs),
+    ]  # fmt: skip
+
+
 def test_killed_run_resumes_to_the_uninterrupted_result(bundle: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "killed"
-    command = [
-        sys.executable, "-m", "riskscore", "score", "--model", str(bundle["bundle"]), "--data", str(bundle["folder"]),
-        "--as-of", AS_OF, "--out", str(out), "--chunk-size", "50", "--jobs", "1",
-    ]  # fmt: skip
+    command = _score_command(bundle, out, chunk_size=50, jobs=1)
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     manifest = out / "_manifest.json"
     deadline = time.monotonic() + 120
@@ -431,10 +436,7 @@ def test_an_unfinished_output_cannot_be_read_as_complete(
 @pytest.mark.skipif(sys.platform != "linux", reason="finds the worker processes in /proc")
 def test_killing_a_parallel_run_ends_its_workers(bundle: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "killed"
-    command = [
-        sys.executable, "-m", "riskscore", "score", "--model", str(bundle["bundle"]), "--data", str(bundle["folder"]),
-        "--as-of", AS_OF, "--out", str(out), "--chunk-size", "20", "--jobs", "2",
-    ]  # fmt: skip
+    command = _score_command(bundle, out, chunk_size=20, jobs=2)
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     workers: set[int] = set()

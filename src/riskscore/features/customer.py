@@ -170,9 +170,8 @@ def _instalments(
     s = Schedule(sub)
     hi = s.index.before(pairs)
     a = pairs.as_of
-    inst, _, _ = sub.table("installments", "due_date")
+    inst, pay_code, _ = sub.table("installments", "due_date")
     pay_day = sub.timeline.offsets(inst["paid_date"].to_numpy())
-    pay_code = E.account_codes(sub.events.accounts["account_id"], inst["account_id"])
     amount = inst["amount_paid"].fillna(0.0).to_numpy(dtype=np.float64)
     has_paid = pay_day < sub.timeline.span - 1
     by_time = np.lexsort([pay_day[has_paid], pay_code[has_paid]])
@@ -184,7 +183,7 @@ def _instalments(
         lo = s.index.before(pairs, w.seconds)
         which, row = E.expand(lo, hi)
         # Due before as_of and not paid in full by its due date: known late or missed at as_of.
-        missed = s.full_paid[row] > s.due[row] + 0
+        missed = s.full_paid[row] > s.due[row]
         days = np.maximum(np.minimum(s.full_paid[row], a[which]) - s.due[row], 0) / E.DAY
         late[w.label] += np.bincount(which, weights=missed.astype(np.float64), minlength=len(a))
         most = np.zeros(len(a))

@@ -221,7 +221,9 @@ def decide(
         picks, used_up = allocate(usable[:, sequence].T.tolist(), keys[:, sequence].T.tolist(), settings["capacity"])
         chosen[sequence] = picks
         exhausted = {int(sequence[r]): keys_ for r, keys_ in used_up.items()}
-    unit = _Units(of_row, unit_ids, lead, grouped, value_at_risk, earliest, np.asarray(assigned, dtype=object))
+    unit = _Units(
+        of_row, unit_ids, lead, grouped, value_at_risk, unit_risk, earliest, np.asarray(assigned, dtype=object)
+    )
     return _assemble(
         inputs,
         evaluation,
@@ -261,6 +263,7 @@ class _Units:
     lead: np.ndarray
     grouped: np.ndarray
     value_at_risk: np.ndarray
+    risk: np.ndarray  # per unit: the sum of its accounts' values at risk
     earliest: np.ndarray  # per channel (policy order) and unit
     treatment: np.ndarray  # per unit: the action assigned before the control draw and capacity
 
@@ -432,8 +435,7 @@ def _assemble(
     offer_col[at], send_after[at] = unit_offer[whose], unit_when[whose]
     contact[at] = [f"{_plain_id(unit.ids[u])}@{stamp}" for u in whose.tolist()]
     # A customer's benefit shared by its accounts: each its own value at risk x effect, the cost split evenly.
-    risk_sum = np.bincount(of, weights=unit.value_at_risk, minlength=m)
-    minus_cost = unit_benefit - risk_sum * unit_effect
+    minus_cost = unit_benefit - unit.risk * unit_effect
     share = np.where(sizes[whose] == 1, unit_benefit[whose],
                      unit.value_at_risk[at] * unit_effect[whose] + minus_cost[whose] / sizes[whose])  # fmt: skip
     benefit_col[at] = np.round(share, 6)

@@ -24,6 +24,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,7 @@ READOUT_COLUMNS: tuple[str, ...] = (
     "paid_control",
 )
 _NEEDED = ("account_id", "as_of", "treatment", "control")
+_NORMAL = NormalDist()
 
 
 def readout(
@@ -228,13 +230,6 @@ def _paid(obs: pd.DataFrame, events: Any, horizon: pd.Timedelta) -> np.ndarray:
     return total
 
 
-def _normal_quantile(p: float) -> float:
-    """The standard normal quantile."""
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(p)
-
-
 def _rate_and_variance(y: np.ndarray, cluster: np.ndarray) -> tuple[float, float]:
     """Mean of ``y`` and its cluster-robust variance (CR0 over ``cluster``; binomial when clusters are single)."""
     n = len(y)
@@ -249,8 +244,8 @@ def _group(part: pd.DataFrame, confidence: float, power: float) -> list[Any]:
     held = part[part["_control"]]
     n_t, n_c = len(treated), len(held)
     contacts = int(treated.loc[treated["_contacted"], "_contact"].nunique())
-    z = _normal_quantile(0.5 + confidence / 2)
-    z_power = _normal_quantile(power)
+    z = _NORMAL.inv_cdf(0.5 + confidence / 2)
+    z_power = _NORMAL.inv_cdf(power)
     nan = float("nan")
     if n_t == 0 or n_c == 0:
         return [n_t, n_c, contacts, _mean(treated["_reached"]), _mean(held["_reached"]), nan, nan, nan, nan, nan,
@@ -266,7 +261,7 @@ def _group(part: pd.DataFrame, confidence: float, power: float) -> list[Any]:
     se = math.sqrt(v_t + v_c)
     if enough and se > 0:
         low, high = uplift - z * se, uplift + z * se
-        p_value = 2 * (1 - _normal_cdf(abs(uplift) / se))
+        p_value = 2 * (1 - _NORMAL.cdf(abs(uplift) / se))
     elif enough:
         low = high = uplift
         p_value = 1.0 if uplift == 0 else 0.0
@@ -276,10 +271,6 @@ def _group(part: pd.DataFrame, confidence: float, power: float) -> list[Any]:
     per_averted = contacts / averted if averted > 0 else nan
     return [n_t, n_c, contacts, p_t, p_c, uplift, low, high, p_value, mde, bool(enough), averted, per_averted,
             _mean(treated["_cured"]), _mean(held["_cured"]), _mean(treated["_paid"]), _mean(held["_paid"])]  # fmt: skip
-
-
-def _normal_cdf(x: float) -> float:
-    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
 
 
 def _mean(values: pd.Series) -> float:

@@ -283,18 +283,14 @@ def check_contact_labels(contacts: pd.DataFrame | None, policy: OutreachPolicy) 
 class _Ledger:
     """The contact ledger of one scope: contacts coded by unit (account or customer), in unit order then time."""
 
-    def __init__(self, contacts: pd.DataFrame | None, code: np.ndarray, now: int, events_tz: str) -> None:
+    def __init__(self, contacts: pd.DataFrame | None, code: np.ndarray, now: int, utc: np.ndarray) -> None:
         if contacts is None or contacts.empty:
             self.code = np.array([], dtype=np.int64)
             self.time = np.array([], dtype=np.int64)
             self.channel = self.outcome = self.direction = _Labels(None, 0)
             return
         keep = np.flatnonzero(code >= 0)
-        naive = pd.DatetimeIndex(contacts["timestamp"].to_numpy()[keep]).as_unit("ns")  # asi8 below is ns
-        # Naive event times are in the events' zone; a repeated DST hour counts as the later instant,
-        # which keeps an attempt in a rolling window longer (fail closed).
-        aware = naive.tz_localize(events_tz, ambiguous=np.zeros(len(naive), dtype=bool), nonexistent="shift_forward")
-        time = np.asarray(aware.tz_convert("UTC").tz_localize(None).asi8, dtype=np.int64)
+        time = utc[keep]
         before = time < now  # what is known at `now`
         rows = keep[before]
         order = np.lexsort((time[before], code[rows]))
@@ -315,6 +311,17 @@ class _Ledger:
 
     def with_outcome(self, outcome: str) -> np.ndarray:
         return self.outcome.isin([outcome])
+
+
+def _utc_times(contacts: pd.DataFrame, events_tz: str) -> np.ndarray:
+    """Every contact's time as int64 UTC nanoseconds (naive times in the events' zone, of any precision).
+
+    A repeated DST hour counts as the later instant, which keeps an attempt in
+    a rolling window longer (fail closed).
+    """
+    naive = pd.DatetimeIndex(contacts["timestamp"].to_numpy()).as_unit("ns")  # asi8 below is ns
+    aware = naive.tz_localize(events_tz, ambiguous=np.zeros(len(naive), dtype=bool), nonexistent="shift_forward")
+    return np.asarray(aware.tz_convert("UTC").tz_localize(None).asi8, dtype=np.int64)
 
 
 @dataclass
@@ -338,8 +345,11 @@ def _scopes(accounts: pd.DataFrame, contacts: pd.DataFrame | None, now: int, eve
     n = len(accounts)
     ids = pd.Index(accounts["account_id"])
     rows = np.arange(n)
-    code = ids.get_indexer(pd.Index(contacts["account_id"])) if contacts is not None and len(contacts) else rows[:0]
-    by_account = _Scope(n, rows, rows, _Ledger(contacts, code, now, events_tz), "")
+    code, utc = rows[:0], rows[:0]
+    if contacts is not None and len(contacts):
+        code = ids.get_indexer(pd.Index(contacts["account_id"]))
+        utc = _utc_times(contacts, events_tz)  # once, for both scopes
+    by_account = _Scope(n, rows, rows, _Ledger(contacts, code, now, utc), "")
     if "customer_id" not in accounts.columns:
         return {"account": by_account, "customer": by_account}
     of_row, customers = pd.factorize(accounts["customer_id"])
@@ -352,7 +362,7 @@ def _scopes(accounts: pd.DataFrame, contacts: pd.DataFrame | None, now: int, eve
         else:  # the customers of the rows' own accounts
             owner = pd.Series(np.asarray(customers)[of_row], index=ids).reindex(contacts["account_id"])
         code = pd.Index(customers).get_indexer(pd.Index(owner))
-    ledger = _Ledger(contacts, np.asarray(code, dtype=np.int64), now, events_tz)
+    ledger = _Ledger(contacts, np.asarray(code, dtype=np.int64), now, utc)
     return {
         "account": by_account,
         "customer": _Scope(len(customers), of_row, first, ledger, " (all the customer's accounts)"),
