@@ -247,3 +247,23 @@ def test_contact_times_of_any_precision_count_the_same() -> None:
     assert [(h.rule, h.channel) for h in exact.hits] == [(h.rule, h.channel) for h in again.hits]
     assert "UK.FREQ.CONVERSATION" in {h.rule for h in again.hits}
     assert exact.earliest["call"].tolist() == again.earliest["call"].tolist()
+
+
+def test_one_contact_recorded_on_each_account_counts_once_for_the_customer() -> None:
+    """A call about both accounts, recorded on each under one contact_id, is one call to the person.
+
+    Rows without a contact id always count on their own (fail closed): the same
+    three rows without ids are three calls, the customer's daily limit.
+    """
+    contacts = _calls((1, 2), (2, 1))
+    scores, expl, events = _case(2, [7, 7], contacts)
+    ledger = events.contacts.copy()
+    # The 08:10 calls of accounts 1 and 2 are one call about both accounts.
+    ledger["contact_id"] = np.where(ledger["timestamp"].dt.hour == 8, "7@08:10", "")
+    ledger.loc[(ledger["timestamp"].dt.hour == 9), "contact_id"] = "7@09:10"
+    shared = rs.EventData(**{**events.tables, "contacts": ledger})
+    once = _decide((scores, expl, shared))
+    assert "CN.FREQ.CONNECTED_DAY" not in _rules(once.loc[1, "blocked"])
+    assert _today(once).all()  # two calls so far: a third one today is allowed
+    twice = _decide((scores, expl, events))
+    assert "CN.FREQ.CONNECTED_DAY" in _rules(twice.loc[1, "blocked"]) and not _today(twice).any()

@@ -50,9 +50,13 @@ def test_rates_and_uplift_are_those_of_the_events(experiment: Any) -> None:
             assert row["ci_low"] < row["uplift"] < row["ci_high"] and 0 <= row["p_value"] <= 1
         else:
             assert np.isnan(row["uplift"]) and row["mde"] > 0
+    # Rows assigned no treatment (held out from nothing) are in no comparison, nor in "all".
+    assert "none" not in out.index
+    assigned = arm != "none"
     total = out.loc["all"]
-    assert total["treated"] == (~control).sum() and total["control"] == control.sum()
-    assert total["contacts"] == decisions.loc[decisions["action"] != "none", "contact_id"].nunique()
+    assert total["treated"] == (assigned & ~control).sum() and total["control"] == (assigned & control).sum()
+    contacted = (decisions["action"] != "none") & assigned
+    assert total["contacts"] == decisions.loc[contacted, "contact_id"].nunique()
     # Held-out rows count under the action they were held out from ("none" when no option was allowed anyway).
     held_from = decisions.loc[decisions["control"], "treatment"]
     assert (held_from != "none").mean() > 0.5 and (decisions.loc[decisions["control"], "action"] == "none").all()

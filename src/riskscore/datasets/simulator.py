@@ -7,15 +7,14 @@ partial and late payments, and collection contacts (docs/architecture.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from riskscore.data import EventData
+from riskscore.datasets.panels import Accounts, CardCycles, LoanCycles, Shocks
 from riskscore.datasets.tables import contact_table, installment_table, statement_table, transaction_table
 
-__all__ = ["BEHAVIOURS", "Accounts", "CardPanel", "LoanPanel", "make_portfolio"]
+__all__ = ["BEHAVIOURS", "make_portfolio"]
 
 BEHAVIOURS: tuple[str, ...] = ("full_payer", "revolver", "forgetful", "hardship", "strategic")
 """The borrower behaviour types of :func:`make_portfolio`, as found in ``truth.behaviour``."""
@@ -31,29 +30,6 @@ _TIMEZONES = (
     (None, 0.02),  # a few accounts have no known zone: outreach must fail closed
 )
 _MEAN_PURCHASE_RATE = 1.0 + (1.5 + 9.0) / 2  # 1 + Poisson(U(1.5, 9)) transactions per cycle
-
-
-# --------------------------------------------------------------------------- portfolio
-
-
-@dataclass
-class Accounts:
-    """The drawn accounts: one array element per account."""
-
-    n: int
-    is_card: np.ndarray
-    behaviour: np.ndarray  # index into BEHAVIOURS
-    income: np.ndarray
-    slack: np.ndarray  # share of income free for debt service
-    open_day: np.ndarray  # datetime64[D]
-    cycle_day: np.ndarray
-    grace: np.ndarray
-    limit: np.ndarray
-    spend_base: np.ndarray
-    revolve_share: np.ndarray
-    apr: np.ndarray
-    forget_rate: np.ndarray
-    savings: np.ndarray
 
 
 def make_portfolio(
@@ -146,13 +122,18 @@ def make_portfolio(
     stress, shock = _stress_paths(rng, acc, months)
     stress, shock = (
         stress[lead],
-        _Shocks(*(getattr(shock, f)[lead] for f in ("major", "major_start", "major_end", "stop", "spree"))),
+        shock.take(lead),
     )
     ids = np.arange(100_001, 100_001 + n_accounts, dtype=np.int64)
 
     month_starts = pd.date_range(start_month, periods=months + 1, freq="MS").to_numpy().astype("datetime64[D]")
-    card = _simulate_cards(rng, acc, stress, shock, month_starts)
-    loan = _simulate_loans(rng, acc, stress, shock, month_starts)
+    cards = CardCycles(rng, acc, stress, shock, month_starts)
+    for t in range(months):
+        cards.step(t, cards.draw(rng, acc.n))
+    loans = LoanCycles(rng, acc, stress, shock, month_starts)
+    for t in range(months):
+        loans.step(t, loans.draw(rng, acc.n))
+    card, loan = cards.panel(), loans.panel()
 
     statements = statement_table(acc, ids, card)
     if transactions_per_cycle is not None and transactions_per_cycle < 1:
@@ -239,15 +220,6 @@ def _share_person(acc: Accounts, lead: np.ndarray) -> None:
         setattr(acc, name, getattr(acc, name)[lead])
 
 
-@dataclass
-class _Shocks:
-    major: np.ndarray  # bool: meets a major shock
-    major_start: np.ndarray  # month index of the major shock (may be before the window)
-    major_end: np.ndarray  # month index of recovery (may be after the window)
-    stop: np.ndarray  # month index a strategic borrower stops paying (-1: none)
-    spree: np.ndarray  # bool: maxes the card out just before stopping
-
-
 def _draw_accounts(rng: np.random.Generator, n: int, months: int, start: pd.Timestamp) -> Accounts:
     is_card = rng.random(n) < 0.7
     behaviour = rng.choice(len(BEHAVIOURS), size=n, p=_BEHAVIOUR_MIX)
@@ -289,7 +261,7 @@ def _draw_accounts(rng: np.random.Generator, n: int, months: int, start: pd.Time
     )
 
 
-def _stress_paths(rng: np.random.Generator, acc: Accounts, months: int) -> tuple[np.ndarray, _Shocks]:
+def _stress_paths(rng: np.random.Generator, acc: Accounts, months: int) -> tuple[np.ndarray, Shocks]:
     """Latent stress in [0, 1] per account and month, and the shock calendar."""
     n = acc.n
     hardship = acc.behaviour == 3
@@ -311,7 +283,7 @@ def _stress_paths(rng: np.random.Generator, acc: Accounts, months: int) -> tuple
     stop = np.where(acc.behaviour == 4, rng.integers(2, months + 6, n), -1)
     stop = np.where(stop >= months, -1, stop)  # some stop only after the window
     spree = rng.random(n) < 0.6
-    return stress, _Shocks(hardship, major_start, major_end, stop, spree)
+    return stress, Shocks(hardship, major_start, major_end, stop, spree)
 
 
 def _month_dates(index: np.ndarray, present: np.ndarray, month_starts: np.ndarray) -> np.ndarray:
@@ -320,219 +292,3 @@ def _month_dates(index: np.ndarray, present: np.ndarray, month_starts: np.ndarra
     out = months.astype("datetime64[D]").astype("datetime64[ns]")
     out[~present] = np.datetime64("NaT")
     return out
-
-
-@dataclass
-class CardPanel:
-    """The simulated card cycles: (accounts, months) arrays."""
-
-    active: np.ndarray  # (n, months) bool: a statement exists
-    stmt_day: np.ndarray  # (n, months) datetime64[D]
-    prev_day: np.ndarray  # (n, months) start of the cycle
-    balance: np.ndarray
-    payment: np.ndarray
-    min_due: np.ndarray
-    dpd: np.ndarray
-    purchases: np.ndarray
-    cash_advance: np.ndarray
-
-
-def _cycle_dates(acc: Accounts, month_starts: np.ndarray) -> np.ndarray:
-    months = len(month_starts) - 1
-    offsets = (acc.cycle_day - 1).astype("timedelta64[D]")
-    return month_starts[None, :months] + offsets[:, None]
-
-
-def _season(month_starts: np.ndarray) -> np.ndarray:
-    month = (month_starts.astype("datetime64[M]").astype(np.int64) % 12) + 1
-    bump = {11: 1.12, 12: 1.35, 1: 0.85, 7: 1.12, 8: 1.1}
-    return np.array([bump.get(int(m), 1.0) for m in month])
-
-
-def _capacity(acc: Accounts, stress_t: np.ndarray) -> np.ndarray:
-    # Money free for debt service: income after essentials, cut by stress (lost
-    # income and extra expenses).
-    return acc.income * acc.slack * np.clip(1.0 - 1.3 * stress_t, 0.0, 1.0)
-
-
-def _save(acc: Accounts, savings: np.ndarray, cap: np.ndarray, paid: np.ndarray, stress: np.ndarray) -> np.ndarray:
-    # Savings grow slowly from spare capacity and drain under stress, when living
-    # costs exceed a reduced income; paying more than capacity draws on them too.
-    change = 0.3 * cap - 0.9 * stress * acc.income - np.maximum(paid - cap, 0.0)
-    return np.clip(savings + change, 0.0, 1.5 * acc.income)
-
-
-def _simulate_cards(
-    rng: np.random.Generator, acc: Accounts, stress: np.ndarray, shock: _Shocks, month_starts: np.ndarray
-) -> CardPanel:
-    n, months = stress.shape
-    stmt_day = _cycle_dates(acc, month_starts)
-    prev_day = np.concatenate([stmt_day[:, :1] - np.timedelta64(30, "D"), stmt_day[:, :-1]], axis=1)
-    # A card's first statement comes at least 20 days after it opens.
-    active = acc.is_card[:, None] & (stmt_day >= acc.open_day[:, None] + np.timedelta64(20, "D"))
-    season = _season(month_starts[:months])
-    seasoned = acc.open_day < month_starts[0] - np.timedelta64(60, "D")
-    balance_prev = np.where(seasoned, acc.limit * rng.beta(1.2, 3.5, n), 0.0)
-    balance_prev = np.where(acc.behaviour == 0, balance_prev * 0.3, balance_prev).round(2)
-    arrears = np.zeros(n)
-    min_prev = _min_due(balance_prev)
-    missed = np.zeros(n, dtype=np.int64)
-    forgot_last = np.zeros(n, dtype=bool)
-    savings = acc.savings.copy()
-    out = {k: np.zeros((n, months)) for k in ("balance", "payment", "min_due", "purchases", "cash_advance")}
-    dpd = np.zeros((n, months), dtype=np.int64)
-    day_num = stmt_day.astype(np.int64)
-    for t in range(months):
-        on = active[:, t]
-        s = stress[:, t]
-        cap = _capacity(acc, s)
-        due = np.where(balance_prev > 0, min_prev + arrears, 0.0)
-        due = np.minimum(due, np.maximum(balance_prev, 0.0))
-        stopped = (shock.stop >= 0) & (t >= shock.stop)
-        stressed = s > 0.25
-        full = np.maximum(balance_prev, 0.0)
-        share = np.maximum(due, acc.revolve_share * full)
-        pays_full = (acc.behaviour == 0) | ((acc.behaviour != 1) & (acc.revolve_share > 0.65))
-        intended = np.where(pays_full, full, share)
-        intended = np.where(stressed, due * (1.0 + (s < 0.5)), intended)  # cut back to the minimum
-        intended = np.where(forgot_last, np.maximum(intended, due), intended)
-        cash = cap + savings
-        # Short of cash for what they meant to pay, people pay what this month's
-        # budget allows, drawing on savings for the minimum only; short of the
-        # minimum, whatever they have.
-        affordable = np.maximum(due, np.minimum(intended, cap))
-        paid = np.where(cash >= intended, intended, np.where(cash >= due, affordable, cash))
-        forgets = rng.random(n) < np.where(forgot_last, acc.forget_rate * 2.0, acc.forget_rate)
-        paid = np.where(forgets | stopped, 0.0, paid)
-        paid = np.where(on, np.round(paid, 2), 0.0)
-        savings = _save(acc, savings, cap, paid, s)
-        late = on & (due > 0.005) & (paid < due - 0.005)
-        missed = np.where(on, np.where(late, missed + 1, 0), missed)
-        arrears = np.where(late, due - paid, 0.0)
-        forgot_last = on & forgets & late
-        # Spending: seasonal, rising with stress (credit covers essentials), a
-        # spree before a strategic stop, nothing once the card is blocked at 60+.
-        spend = acc.spend_base * season[t] * (1.0 + 0.9 * s) * rng.lognormal(-0.03, 0.25, n)
-        spree = shock.spree & (shock.stop >= 0) & (t >= shock.stop - 2) & (t < shock.stop)
-        carried = balance_prev - paid
-        room = np.maximum(acc.limit * 1.02 - carried, 0.0)
-        spend = np.where(spree, room * rng.uniform(0.5, 0.95, n), spend)
-        advance_p = np.where(s > 0.15, 0.25 + 0.5 * s, 0.01)
-        advance = np.where(rng.random(n) < advance_p, acc.limit * rng.uniform(0.05, 0.25, n), 0.0)
-        spend, advance = np.minimum(spend, room), np.minimum(advance, np.maximum(room - spend, 0.0))
-        blocked = missed >= 2
-        spend = np.where(on & ~blocked, np.round(spend, 2), 0.0)
-        advance = np.where(on & ~blocked, np.round(advance, 2), 0.0)
-        interest = np.where(carried > 0, carried * acc.apr / 12.0, 0.0)
-        fee = np.where(late, 25.0, 0.0)
-        balance = np.where(on, np.round(carried + spend + advance + interest + fee + 0.0, 2), balance_prev)
-        # dpd at the statement: days since the due date of the oldest unpaid cycle.
-        oldest = np.clip(t - missed + 1, 0, t) - 1
-        oldest_day = np.where(oldest >= 0, day_num[np.arange(n), np.maximum(oldest, 0)], day_num[:, 0] - 30)
-        dpd[:, t] = np.where(on & (missed > 0), day_num[:, t] - oldest_day - acc.grace, 0)
-        out["balance"][:, t] = balance
-        out["payment"][:, t] = paid
-        out["min_due"][:, t] = np.where(on, _min_due(balance), 0.0)
-        out["purchases"][:, t] = spend
-        out["cash_advance"][:, t] = advance
-        balance_prev = np.where(on, balance, balance_prev)
-        min_prev = np.where(on, _min_due(balance), min_prev)
-    return CardPanel(active=active, stmt_day=stmt_day, prev_day=prev_day, dpd=np.maximum(dpd, 0), **out)
-
-
-def _min_due(balance: np.ndarray) -> np.ndarray:
-    pos = np.maximum(balance, 0.0)
-    return np.round(np.minimum(pos, np.maximum(0.03 * pos, 25.0)), 2)
-
-
-@dataclass
-class LoanPanel:
-    """The simulated loan schedules and payments: (accounts, months) arrays."""
-
-    due: np.ndarray  # (n, months) bool: an instalment falls due
-    due_day: np.ndarray
-    number: np.ndarray
-    amount: np.ndarray  # (n,)
-    paid1_day: np.ndarray
-    paid1_amt: np.ndarray
-    paid2_day: np.ndarray
-    paid2_amt: np.ndarray
-    close_day: np.ndarray  # (n,) the loan was repaid in full (NaT: still running, or a card)
-
-
-def _simulate_loans(
-    rng: np.random.Generator, acc: Accounts, stress: np.ndarray, shock: _Shocks, month_starts: np.ndarray
-) -> LoanPanel:
-    n, months = stress.shape
-    term = rng.choice(np.array([12, 24, 36, 48]), size=n)
-    rate = acc.apr / 12.0 * 0.6
-    amount = np.round(acc.limit * rate / (1.0 - (1.0 + rate) ** -term), 2)
-    open_month = acc.open_day.astype("datetime64[M]")
-    window_month = month_starts[:months].astype("datetime64[M]")
-    number = (window_month[None, :] - open_month[:, None]).astype(np.int64)
-    open_dom = (acc.open_day - open_month.astype("datetime64[D]")).astype(np.int64)
-    day_in_month = np.minimum(open_dom, 27).astype("timedelta64[D]")
-    due_day = window_month.astype("datetime64[D]")[None, :] + day_in_month[:, None]
-    due = (~acc.is_card)[:, None] & (number >= 1) & (number <= term[:, None])
-    data_end = month_starts[-1]
-    nat = np.datetime64("NaT", "D")
-    paid1_day = np.full((n, months), nat)
-    paid2_day = np.full((n, months), nat)
-    paid1_amt = np.zeros((n, months))
-    paid2_amt = np.zeros((n, months))
-    owed = np.zeros((n, months))  # still outstanding per instalment
-    savings = acc.savings.copy()
-    forgot_last = np.zeros(n, dtype=bool)
-    for t in range(months):
-        on = due[:, t]
-        cap = _capacity(acc, stress[:, t])
-        stopped = (shock.stop >= 0) & (t >= shock.stop)
-        cash = cap + savings
-        forgets = on & (rng.random(n) < np.where(forgot_last, acc.forget_rate * 2, acc.forget_rate))
-        # First settle arrears of earlier instalments when there is room.
-        arrears = owed[:, :t].sum(axis=1)
-        catch_up = on & ~stopped & (arrears > 0) & (cash >= arrears + amount)
-        catch_day = due_day[:, t] + rng.integers(0, 6, n).astype("timedelta64[D]")
-        for j in range(t):
-            settle = catch_up & (owed[:, j] > 0)
-            first = settle & np.isnat(paid1_day[:, j])
-            second = settle & ~first
-            paid1_day[first, j] = catch_day[first]
-            paid1_amt[first, j] = owed[first, j]
-            paid2_day[second, j] = catch_day[second]
-            paid2_amt[second, j] = owed[second, j]
-            owed[settle, j] = 0.0
-        cash = cash - np.where(catch_up, arrears, 0.0)
-        pay = np.where(stopped, 0.0, np.minimum(amount, np.maximum(cash, 0.0)))
-        pay = np.where(pay < 0.3 * amount, 0.0, np.round(pay, 2))  # too little to bother: skip
-        early = rng.integers(0, 8, n).astype("timedelta64[D]")
-        late_days = np.where(rng.random(n) < 0.85, rng.integers(1, 21, n), rng.integers(21, 50, n))
-        # Under stress, payments slip past the due date by a few days first.
-        slips = rng.random(n) < stress[:, t]
-        slip = np.where(slips, rng.integers(1, 12, n), 0).astype("timedelta64[D]")
-        when = np.where(forgets, due_day[:, t] + late_days.astype("timedelta64[D]"), due_day[:, t] - early)
-        when = np.where(slips & ~forgets, due_day[:, t] + slip, when)
-        when = np.maximum(when, acc.open_day)
-        known = when < data_end
-        pay = np.where(known & on, pay, 0.0)
-        paid1_day[:, t] = np.where(on & (pay > 0), when, nat)
-        paid1_amt[:, t] = pay
-        owed[:, t] = np.where(on, np.round(amount - pay, 2), 0.0)
-        savings = _save(acc, savings, cap, pay, stress[:, t])
-        forgot_last = forgets
-    # A late settlement that falls after the data end is not known yet.
-    for day, amt in ((paid1_day, paid1_amt), (paid2_day, paid2_amt)):
-        unknown = ~np.isnat(day) & (day >= data_end)
-        day[unknown] = nat
-        amt[unknown] = 0.0
-    # A loan closes when its last instalment is settled: at its last payment, or at
-    # its final due date when the schedule ended before the window.
-    final_due = (open_month + term.astype("timedelta64[M]")).astype("datetime64[D]") + day_in_month
-    settled = np.where(due, paid1_amt + paid2_amt >= amount[:, None] - 0.005, True).all(axis=1)
-    paid_days = np.where(np.isnat(paid2_day), paid1_day, paid2_day)
-    last_paid = np.where(due & ~np.isnat(paid_days), paid_days, np.datetime64("1900-01-01")).max(axis=1)
-    any_due = due.any(axis=1)
-    close = np.where(any_due, last_paid, final_due)
-    done = (~acc.is_card) & (final_due < data_end) & settled
-    close_day = np.where(done, np.maximum(close, acc.open_day + np.timedelta64(1, "D")), nat)
-    return LoanPanel(due, due_day, number, amount, paid1_day, paid1_amt, paid2_day, paid2_amt, close_day)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from riskscore.datasets.simulator import Accounts, CardPanel, LoanPanel
+    from riskscore.datasets.panels import Accounts, CardPanel, LoanPanel
 
 __all__ = ["contact_table", "installment_table", "statement_table", "transaction_table"]
 
@@ -72,10 +72,15 @@ def transaction_table(
     card: CardPanel,
     month_starts: np.ndarray,
     scale: float = 1.0,
+    rate: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Card purchases by category and channel summing to each cycle's spend, and cash advances."""
+    """Card purchases by category and channel summing to each cycle's spend, and cash advances.
+
+    ``rate`` (per account) is the mean number of purchases per cycle beyond the
+    first; drawn here when absent.
+    """
     n, months = card.active.shape
-    rate = np.asarray(rng.uniform(1.5, 9.0, n)) * scale
+    rate = (np.asarray(rng.uniform(1.5, 9.0, n)) if rate is None else np.asarray(rate)) * scale
     # Purchases: a few transactions per cycle that sum to the cycle's spend.
     i, t = np.nonzero(card.purchases > 0)
     count = 1 + rng.poisson(rate[i])

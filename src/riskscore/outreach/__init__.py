@@ -4,7 +4,8 @@
 path) gives the rules; :func:`recommend` turns scores and explanations into one
 decision per customer (on each of its accounts); :func:`replay` reproduces a
 decision from its audit record; :func:`readout` measures what the decisions
-achieved against their held-out control group.
+achieved against their held-out control group; :class:`Strategy` is the
+monthly job (score, explain, recommend) as one callable.
 """
 
 from __future__ import annotations
@@ -12,20 +13,23 @@ from __future__ import annotations
 from riskscore.outreach.audit import AuditError, read_audit, replay
 from riskscore.outreach.messages import Templates
 from riskscore.outreach.policy import PROFILES, OutreachPolicy, Rule
-from riskscore.outreach.readout import MIN_ARM, READOUT_COLUMNS, readout
+from riskscore.outreach.readout import MIN_ARM, MISSING, READOUT_COLUMNS, readout
 from riskscore.outreach.recommend import FLAGS, OUTPUT_COLUMNS, recommend
+from riskscore.outreach.strategy import Strategy
 from riskscore.outreach.treatments import ACTIONS, Treatments
 
 __all__ = [
     "ACTIONS",
     "FLAGS",
     "MIN_ARM",
+    "MISSING",
     "OUTPUT_COLUMNS",
     "PROFILES",
     "READOUT_COLUMNS",
     "AuditError",
     "OutreachPolicy",
     "Rule",
+    "Strategy",
     "Templates",
     "Treatments",
     "read_audit",

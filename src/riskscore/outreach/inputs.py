@@ -177,7 +177,8 @@ def prepare_inputs(
             concerned = accounts.loc[of, "account_id"]
         keep = np.isin(account_codes(concerned.sort_values(), c["account_id"]), -1, invert=True)
         c = c.loc[keep & (c["timestamp"] < now_naive).to_numpy()]
-        cols = [col for col in ("account_id", "timestamp", "channel", "outcome", "direction") if col in c.columns]
+        cols = ["account_id", "timestamp", "channel", "outcome", "direction", "contact_id"]
+        cols = [col for col in cols if col in c.columns]
         contacts = c[cols].reset_index(drop=True)
         if customers:
             owner = accounts.set_index("account_id")["customer_id"]

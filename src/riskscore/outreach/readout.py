@@ -34,7 +34,7 @@ from riskscore.features.engine import account_codes
 from riskscore.features.status import dpd_at, sorted_context
 from riskscore.labels import make_labels
 
-__all__ = ["MIN_ARM", "READOUT_COLUMNS", "readout"]
+__all__ = ["MIN_ARM", "MISSING", "READOUT_COLUMNS", "readout"]
 
 MIN_ARM = 30
 """Fewest accounts in each arm, and fewest delinquencies expected in either, for a group's uplift to be shown."""
@@ -59,6 +59,8 @@ READOUT_COLUMNS: tuple[str, ...] = (
     "paid_control",
 )
 _NEEDED = ("account_id", "as_of", "treatment", "control")
+MISSING = "(missing)"
+"""The group label of rows without a value in a ``by`` column."""
 _NORMAL = NormalDist()
 
 
@@ -140,9 +142,25 @@ def readout(
             "read out with the events of the accounts decided"
         )
     arm = frame["treatment"].astype(object).where(frame["treatment"].notna(), "none").astype(str)
+    # Rows assigned no treatment (nothing allowed, or nothing called for) are in no comparison.
+    assigned = (arm != "none").to_numpy()
+    if not (assigned & control).any():
+        raise ValueError(
+            f"decisions hold no control row assigned a treatment ({int(control.sum()):,} held out, none of "
+            "them from an action): nothing to compare"
+        )
+    frame, arm, control = (
+        frame.loc[assigned].reset_index(drop=True),
+        arm[assigned].reset_index(drop=True),
+        control[assigned],
+    )
     contact = frame["contact_id"] if "contact_id" in frame.columns else frame["account_id"]
     acted = frame["action"].astype(str).to_numpy() != "none" if "action" in frame.columns else ~control
-    groups = pd.DataFrame({b: (arm if b == "action" else frame[b]).to_numpy() for b in by})
+    # A row without a value of a grouping column (an account of a customer decided on another account's
+    # explanation has no segment of its own) is grouped as "(missing)", never dropped.
+    groups = pd.DataFrame(
+        {b: (arm if b == "action" else frame[b].astype(object).where(frame[b].notna(), MISSING)) for b in by}
+    )
     for name, values in _outcomes(frame, events, horizon, dpd_threshold).items():
         groups[name] = values
     groups["_control"] = control

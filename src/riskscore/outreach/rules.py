@@ -283,7 +283,17 @@ def check_contact_labels(contacts: pd.DataFrame | None, policy: OutreachPolicy) 
 class _Ledger:
     """The contact ledger of one scope: contacts coded by unit (account or customer), in unit order then time."""
 
-    def __init__(self, contacts: pd.DataFrame | None, code: np.ndarray, now: int, utc: np.ndarray) -> None:
+    def __init__(
+        self, contacts: pd.DataFrame | None, code: np.ndarray, now: int, utc: np.ndarray, distinct: bool = False
+    ) -> None:
+        """Code, time and labels of the contacts known at ``now``, in unit order then time.
+
+        With ``distinct``, rows of one unit that share a ``contact_id`` (a
+        contacts column naming one message or call, which ``recommend`` gives
+        as ``"<customer>@<time>"``), its channel, outcome and direction are one
+        contact recorded on each account it concerned. Rows without an id
+        always count on their own.
+        """
         if contacts is None or contacts.empty:
             self.code = np.array([], dtype=np.int64)
             self.time = np.array([], dtype=np.int64)
@@ -295,8 +305,10 @@ class _Ledger:
         rows = keep[before]
         order = np.lexsort((time[before], code[rows]))
         take = rows[order]
+        if distinct and "contact_id" in contacts.columns and len(take) > 1:
+            take = _one_per_contact(contacts, code, take)
         self.code = code[take]
-        self.time = time[before][order]
+        self.time = utc[take]
         self.channel = _Labels(contacts["channel"], len(contacts)).take(take)
         self.outcome = _Labels(contacts["outcome"], len(contacts)).take(take)
         direction = contacts["direction"] if "direction" in contacts.columns else None
@@ -311,6 +323,15 @@ class _Ledger:
 
     def with_outcome(self, outcome: str) -> np.ndarray:
         return self.outcome.isin([outcome])
+
+
+def _one_per_contact(contacts: pd.DataFrame, code: np.ndarray, take: np.ndarray) -> np.ndarray:
+    """``take`` without the repeats of a contact: same unit, ``contact_id``, channel, outcome and direction."""
+    key = contacts.iloc[take][[c for c in ("contact_id", "channel", "outcome", "direction") if c in contacts]]
+    key = key.astype(object).assign(_unit=code[take])
+    named = key["contact_id"].notna().to_numpy() & (key["contact_id"].astype(str) != "").to_numpy()
+    repeat = key.duplicated().to_numpy() & named
+    return take[~repeat]
 
 
 def _utc_times(contacts: pd.DataFrame, events_tz: str) -> np.ndarray:
@@ -362,7 +383,7 @@ def _scopes(accounts: pd.DataFrame, contacts: pd.DataFrame | None, now: int, eve
         else:  # the customers of the rows' own accounts
             owner = pd.Series(np.asarray(customers)[of_row], index=ids).reindex(contacts["account_id"])
         code = pd.Index(customers).get_indexer(pd.Index(owner))
-    ledger = _Ledger(contacts, np.asarray(code, dtype=np.int64), now, utc)
+    ledger = _Ledger(contacts, np.asarray(code, dtype=np.int64), now, utc, distinct=True)
     return {
         "account": by_account,
         "customer": _Scope(len(customers), of_row, first, ledger, " (all the customer's accounts)"),
