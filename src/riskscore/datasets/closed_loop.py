@@ -48,6 +48,7 @@ STRATEGIES: tuple[str, ...] = ("none", "dunning")
 
 _NEEDED = ("account_id", "action", "channel", "control", "treatment", "send_after")
 _CONTACT_COLUMNS = ("account_id", "timestamp", "channel", "outcome", "direction", "contact_id")
+_TRUE = ("true_effect", "reached_without")
 _OUTCOME = {"reminder": "delivered", "repayment_plan": "plan_offered"}
 
 Strategy = Callable[[EventData, pd.Timestamp], pd.DataFrame]
@@ -104,8 +105,14 @@ def simulate(
     truth : DataFrame
         As :func:`make_portfolio`'s, indexed by ``account_id``.
     decisions : DataFrame
-        Every decision row the strategy returned, with ``as_of`` and
-        ``true_effect``.
+        Every decision row the strategy returned, with ``as_of``,
+        ``true_effect`` and ``reached_without`` (1 if the account reaches 30+
+        days past due within the horizon without the row's action, on the
+        same random numbers; NaN for rows neither acted on nor held out from
+        an action). Over a group,
+        ``true_effect.sum() / reached_without.sum()`` is the action's true
+        relative effect, the number ``recommend``'s benefit model calls
+        ``effect``.
     """
     response = Response() if response is None else response
     if not isinstance(response, Response):
@@ -141,12 +148,12 @@ def simulate(
             rows = _checked(decide(snapshot, now_ts), snapshot, t)
             if len(rows):
                 rows["as_of"] = pd.Timestamp(now)
-                rows["true_effect"] = world.apply(rows, t, h)
+                rows["true_effect"], rows["reached_without"] = world.apply(rows, t, h)
                 decided.append(rows)
         world.step(t)
     events = world.events(world.month_starts[months], final=True)
     decisions = pd.concat(decided, ignore_index=True) if decided else pd.DataFrame(columns=[*_NEEDED, "as_of",
-                                                                                           "true_effect"])  # fmt: skip
+                                                                                           *_TRUE])  # fmt: skip
     return events, world.truth(), decisions
 
 
@@ -320,8 +327,8 @@ class _World:
         is_card = self.acc.is_card[pos]
         return np.where(is_card, card_month, t), np.where(is_card, card_day, loan_day)
 
-    def apply(self, rows: pd.DataFrame, t: int, horizon: pd.Timedelta) -> np.ndarray:
-        """Write the contacts of month ``t``, let the response act, and return each row's true effect."""
+    def apply(self, rows: pd.DataFrame, t: int, horizon: pd.Timedelta) -> tuple[np.ndarray, np.ndarray]:
+        """Write the contacts of month ``t``, let the response act; each row's true effect and reached-without."""
         r = self.response
         pos = np.searchsorted(self.ids, rows["account_id"].to_numpy(dtype=np.int64))
         beh = self.acc.behaviour[pos]
@@ -350,10 +357,10 @@ class _World:
         works = contacted & passed & (u_work < np.divide(effect, gate, out=np.zeros_like(effect), where=gate > 0))
         plan = acting == "repayment_plan"
         # The true effect first: the shadows carry earlier months' rescues, not this month's.
-        true_effect = self._true_effect(rows, pos, t, month, effect, plan, horizon, control, action)
+        truth = self._true_effect(rows, pos, t, month, effect, plan, horizon, acting)
         self._rescue(pos, month, works, plan)
         self._record(rows, pos, when, action, contacted, passed, beh, u_opt)
-        return true_effect
+        return truth
 
     def _has_due(self, pos: np.ndarray, month: np.ndarray) -> np.ndarray:
         m = np.minimum(month, self.months - 1)
@@ -419,15 +426,18 @@ class _World:
         effect: np.ndarray,
         plan: np.ndarray,
         horizon: pd.Timedelta,
-        control: np.ndarray,
-        action: np.ndarray,
-    ) -> np.ndarray:
-        """``effect`` x (reached without the contact working - reached with it), per row, on common random numbers."""
-        out = np.zeros(len(rows))
-        acts = (effect > 0) & (control | (action != "none"))
-        if not acts.any():
-            return out
-        sub = np.flatnonzero(acts)
+        acting: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: ``effect`` x (reached without the contact working - reached with it), and reached without.
+
+        Both on common random numbers, from the state at the decision, with no
+        later contact; rows neither acted on nor held out from an action get 0 and NaN.
+        """
+        true_effect = np.zeros(len(rows))
+        without = np.full(len(rows), np.nan)
+        sub = np.flatnonzero(np.isin(acting, RESPONSE_ACTIONS))
+        if not len(sub):
+            return true_effect, without
         idx = pos[sub]
         now = self.month_starts[t]
         end = int(np.searchsorted(self.month_starts, now + horizon.to_timedelta64() + np.timedelta64(1, "D")))
@@ -438,7 +448,7 @@ class _World:
             forced = np.zeros((self.months + self.response.plan_cycles + 1, len(idx)), dtype=bool)
             if works:
                 for k in range(self.response.plan_cycles):
-                    keep = (k == 0) | plan[sub]
+                    keep = ((k == 0) | plan[sub]) & (effect[sub] > 0)
                     forced[month[sub][keep] + k, np.flatnonzero(keep)] = True
             for m in range(t, end):
                 card, loan = self.draws(m, idx)
@@ -447,8 +457,9 @@ class _World:
                 loans.step(m, loan, forced[m] | (l_r[idx] if l_r is not None else False))
             reached.append(_reached(self.acc.take(idx), self.ids[idx], cards, loans, now, self.month_starts[end],
                                     horizon))  # fmt: skip
-        out[sub] = effect[sub] * (reached[0] - reached[1])
-        return out
+        true_effect[sub] = effect[sub] * (reached[0] - reached[1])
+        without[sub] = reached[0]
+        return true_effect, without
 
 
 def _reached(

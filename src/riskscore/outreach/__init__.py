@@ -5,12 +5,15 @@ path) gives the rules; :func:`recommend` turns scores and explanations into one
 decision per customer (on each of its accounts); :func:`replay` reproduces a
 decision from its audit record; :func:`readout` measures what the decisions
 achieved against their held-out control group; :class:`Strategy` is the
-monthly job (score, explain, recommend) as one callable.
+monthly job (score, explain, recommend) as one callable;
+:func:`estimate_effects` turns an experiment into the effect table per action
+and segment that the benefit model then uses.
 """
 
 from __future__ import annotations
 
 from riskscore.outreach.audit import AuditError, read_audit, replay
+from riskscore.outreach.effects import EffectEstimate, estimate_effects
 from riskscore.outreach.messages import Templates
 from riskscore.outreach.policy import PROFILES, OutreachPolicy, Rule
 from riskscore.outreach.readout import MIN_ARM, MISSING, READOUT_COLUMNS, readout
@@ -27,11 +30,13 @@ __all__ = [
     "PROFILES",
     "READOUT_COLUMNS",
     "AuditError",
+    "EffectEstimate",
     "OutreachPolicy",
     "Rule",
     "Strategy",
     "Templates",
     "Treatments",
+    "estimate_effects",
     "read_audit",
     "readout",
     "recommend",

@@ -175,7 +175,7 @@ def decide(
             cost = treatments.cost.get("human_review" if act == "human_review" else chan, 0.0)
             action[k, members] = act
             channel[k, members] = chan
-            benefit[k, members] = unit_risk[members] * treatments.effect.get(act, 0.0) - cost
+            benefit[k, members] = unit_risk[members] * treatments.effect_of(act, uniques[g][1]) - cost
             ok = np.full(len(members), messages.has(act, chan))
             if act != "human_review":
                 ok &= earliest[channel_index[chan], members] <= horizon
@@ -183,6 +183,12 @@ def decide(
                 cooled[k, members] = cooling[members]
                 ok &= ~cooling[members] & np.isfinite(total[members])
             allowed[k, members] = ok
+    if treatments.learned and width > 1:
+        # Learned effects: the allowed option of highest expected benefit first (the table's order breaks ties).
+        order = np.argsort(-np.where(action != "", benefit, -np.inf), axis=0, kind="stable")
+        action, channel, benefit, allowed, cooled = (
+            np.take_along_axis(a, order, axis=0) for a in (action, channel, benefit, allowed, cooled)
+        )
     has_options = (action != "").any(axis=0) if width else np.zeros(m, dtype=bool)
     # Control group, per customer: eligible for a standard treatment (not a support or suppression path).
     draw = control_draw(pd.Series(unit_ids), int(settings["seed"]))
@@ -410,6 +416,7 @@ def _assemble(
     unit_benefit = np.zeros(m)
     unit_effect = np.zeros(m)
     sizes = np.bincount(of, minlength=m)
+    lead_segment = frame["segment"].astype(object).fillna("unknown").astype(str).to_numpy()
     for u in picked.tolist():
         k = int(chosen[u])
         rows = members[u]
@@ -428,7 +435,7 @@ def _assemble(
         unit_act[u], unit_chan[u] = a, ("" if a == "human_review" else c)
         unit_when[u] = np.datetime64(now_ns if a == "human_review" else int(unit.earliest[channel_index[c], u]), "ns")
         unit_benefit[u] = benefit[k, u]
-        unit_effect[u] = treatments.effect.get(a, 0.0)
+        unit_effect[u] = treatments.effect_of(a, lead_segment[int(unit.lead[u])])
     contacted = np.isin(of, picked)
     at, whose = np.flatnonzero(contacted), of[contacted]
     act[at], chan[at], message_col[at] = unit_act[whose], unit_chan[whose], unit_text[whose]

@@ -16,6 +16,7 @@ from typing import Any
 
 from riskscore.errors import PolicyError
 from riskscore.outreach.policy import OutreachPolicy, read_document
+from riskscore.segments import SEGMENTS
 
 __all__ = ["ACTIONS", "Treatments"]
 
@@ -65,10 +66,16 @@ def _costs_and_offer(doc: Mapping[str, Any], problems: list[str]) -> tuple[dict[
         for key, value in dict(costs[table]).items():
             if table == "effect" and key not in ACTIONS[1:]:
                 problems.append(f"costs.effect.{key}: not an action; known: {list(ACTIONS[1:])}")
+            elif table == "effect" and isinstance(value, Mapping):
+                for segment, cut in value.items():
+                    if segment not in (*SEGMENTS, "default"):
+                        problems.append(f"costs.effect.{key}.{segment}: not a segment; known: {[*SEGMENTS, 'default']}")
+                    elif not (_number(cut) and 0 <= cut <= 1):
+                        problems.append(f"costs.effect.{key}.{segment} must be a number in [0, 1]; got {cut!r}")
             elif table == "effect" and not (_number(value) and 0 <= value <= 1):
                 problems.append(
                     f"costs.effect.{key} must be a number in [0, 1] (the relative cut in the chance of "
-                    f"falling behind); got {value!r}"
+                    f"falling behind), or a table of such numbers per segment; got {value!r}"
                 )
             elif table == "cost" and not (_number(value) and value >= 0):
                 problems.append(f"costs.cost.{key} must be a finite number >= 0; got {value!r}")
@@ -86,6 +93,15 @@ def _costs_and_offer(doc: Mapping[str, Any], problems: list[str]) -> tuple[dict[
     return costs, offer
 
 
+def _effect_entry(action: str, value: Any) -> float | dict[str, float]:
+    """An effect as stored: a number, or a per-segment table with its ``default`` filled in."""
+    if not isinstance(value, Mapping):
+        return float(value)
+    table = {str(k): float(v) for k, v in value.items()}
+    table.setdefault("default", float(_COST_DEFAULTS["effect"].get(action, 0.0)))
+    return table
+
+
 @dataclass(frozen=True)
 class Treatments:
     """Band x segment treatment options, the benefit model and the plan-offer settings."""
@@ -94,7 +110,7 @@ class Treatments:
     version: str
     entries: tuple[tuple[frozenset[str], frozenset[str], tuple[tuple[str, str], ...]], ...]
     lgd: float
-    effect: Mapping[str, float]
+    effect: Mapping[str, float | Mapping[str, float]]
     cost: Mapping[str, float]
     offer: Mapping[str, float]
     document: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -139,11 +155,27 @@ class Treatments:
             version=str(doc.get("version", "unversioned")),
             entries=tuple(entries),
             lgd=float(lgd),
-            effect={str(k): float(v) for k, v in dict(costs["effect"]).items()},
+            effect={str(k): _effect_entry(str(k), v) for k, v in dict(costs["effect"]).items()},
             cost={str(k): float(v) for k, v in dict(costs["cost"]).items()},
             offer={str(k): float(v) for k, v in offer.items()},
             document=json.loads(json.dumps(doc)),
         )
+
+    @property
+    def learned(self) -> bool:
+        """Whether some effect is given per segment (learned): options are then taken by expected benefit."""
+        return any(isinstance(v, Mapping) for v in self.effect.values())
+
+    def effect_of(self, action: str, segment: str | None) -> float:
+        """The relative cut in the chance of falling behind that ``action`` gives a borrower of ``segment``.
+
+        A per-segment table gives the segment's value, else its ``default``;
+        a plain number holds for every segment; an action absent gives 0.
+        """
+        value = self.effect.get(action, 0.0)
+        if isinstance(value, Mapping):
+            return float(value.get(str(segment), value["default"]))
+        return float(value)
 
     def with_costs(self, costs: Mapping[str, Any] | None) -> Treatments:
         """A copy with some cost settings replaced (``lgd``, ``effect`` and ``cost`` entries)."""
@@ -158,7 +190,15 @@ class Treatments:
             merged["lgd"] = costs["lgd"]
         for table in ("effect", "cost"):
             if table in costs:
-                merged[table] = {**dict(merged.get(table, _COST_DEFAULTS[table])), **dict(costs[table])}
+                before = dict(merged.get(table, _COST_DEFAULTS[table]))
+                given = dict(costs[table]) if isinstance(costs[table], Mapping) else costs[table]
+                if table == "effect" and isinstance(given, dict):
+                    # A per-segment table keeps the action's former single value as its default.
+                    for action, value in list(given.items()):
+                        old = before.get(action, _COST_DEFAULTS["effect"].get(action))
+                        if isinstance(value, Mapping) and "default" not in value and not isinstance(old, Mapping):
+                            given[action] = {**dict(value), "default": old if old is not None else 0.0}
+                merged[table] = {**before, **given} if isinstance(given, dict) else given
         doc["costs"] = merged
         return Treatments.from_dict(doc, f"{self.name} with costs")
 

@@ -1,0 +1,153 @@
+"""Learned effects: the read-out of an experiment turned into the effect table the benefit model uses.
+
+``recommend`` ranks contacts by ``PD x exposure x LGD x effect(action) - cost``,
+where ``effect`` is the relative cut in the chance of falling behind.
+:func:`estimate_effects` measures it per action and segment from the held-out
+control group: the read-out's uplift over the control rate, ``(rate_control -
+rate_treated) / rate_control``. A cell with little data is shrunk towards its
+action's pooled estimate (empirical Bayes: the weight of a cell is
+``tau^2 / (tau^2 + se^2)``, ``tau^2`` the spread of the cells' true effects
+estimated by the method of moments); a cell without enough data takes the
+pooled estimate; an action without enough data is left out, so its assumed
+effect stays in force. Effects are clipped to [0, 1]: a treatment that does
+not help has effect 0, and then only its cost counts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from riskscore.outreach.readout import readout
+from riskscore.segments import SEGMENTS
+
+__all__ = ["EffectEstimate", "estimate_effects"]
+
+
+@dataclass(frozen=True)
+class EffectEstimate:
+    """The learned effect table and how each number was found.
+
+    ``table`` is ``{action: {segment: effect, ..., "default": pooled}}``, what
+    ``recommend(costs={"effect": table})``, ``Strategy(costs=...)`` and a
+    treatments file's ``[costs.effect]`` accept. ``frame`` has one row per
+    action and segment: ``treated``, ``control``, ``rate_control``,
+    ``uplift``, ``measured`` (relative effect of the cell alone), ``se``,
+    ``pooled``, ``weight`` (of the cell against the pooled estimate),
+    ``effect`` and ``source`` (``cell``, ``pooled`` or ``assumed``).
+    """
+
+    table: dict[str, dict[str, float]]
+    frame: pd.DataFrame
+
+    def costs(self) -> dict[str, Any]:
+        """``{"effect": table}``: the ``costs`` argument of ``recommend`` and ``Strategy``."""
+        return {"effect": {a: dict(v) for a, v in self.table.items()}}
+
+
+def estimate_effects(
+    decisions: Any,
+    events: Any,
+    horizon: str = "90D",
+    *,
+    dpd_threshold: int = 30,
+    confidence: float = 0.95,
+) -> EffectEstimate:
+    """The effect of each action per segment, measured against the control group and shrunk where cells are small.
+
+    Parameters
+    ----------
+    decisions, events, horizon, dpd_threshold, confidence
+        As for :func:`~riskscore.outreach.readout` (decisions need a
+        ``segment`` column and a control group).
+
+    Returns
+    -------
+    EffectEstimate
+        ``.table`` for ``costs={"effect": ...}``; ``.frame`` the workings.
+    """
+    if not isinstance(decisions, (pd.DataFrame, str)) and not hasattr(decisions, "__fspath__"):
+        raise TypeError(f"decisions must be a DataFrame or an audit log path; got {type(decisions).__name__}")
+    cells = readout(decisions, events, horizon, by=("action", "segment"), dpd_threshold=dpd_threshold,
+                    confidence=confidence)  # fmt: skip
+    pooled = readout(decisions, events, horizon, by=("action",), dpd_threshold=dpd_threshold, confidence=confidence)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    rows: list[dict[str, Any]] = []
+    table: dict[str, dict[str, float]] = {}
+    for action in [a for a in pooled.index if a != "all"]:
+        p = pooled.loc[action]
+        mine = cells.index.get_level_values("action") == action
+        part = cells.loc[mine].droplevel("action")
+        part = part.loc[[s for s in part.index if s in SEGMENTS]]
+        measured, se = _relative(part, z)
+        if not bool(p["enough"]) or not p["rate_control"] > 0:
+            for i, segment in enumerate(part.index):
+                rows.append(_row(action, segment, part.loc[segment], measured[i], se[i], math.nan, math.nan,
+                                 math.nan, "assumed"))  # fmt: skip
+            continue
+        pool_effect = float(p["uplift"]) / float(p["rate_control"])
+        enough = part["enough"].to_numpy(dtype=bool)
+        tau2 = _between_variance(measured[enough], se[enough])
+        entry: dict[str, float] = {"default": _clip(pool_effect)}
+        for i, segment in enumerate(part.index):
+            if enough[i] and np.isfinite(measured[i]):
+                weight = tau2 / (tau2 + se[i] ** 2) if tau2 + se[i] ** 2 > 0 else 0.0
+                value, source = pool_effect + weight * (measured[i] - pool_effect), "cell"
+            else:
+                weight, value, source = 0.0, pool_effect, "pooled"
+            entry[str(segment)] = _clip(value)
+            rows.append(_row(action, segment, part.loc[segment], measured[i], se[i], pool_effect, weight,
+                             _clip(value), source))  # fmt: skip
+        table[str(action)] = entry
+    frame = pd.DataFrame(rows, columns=list(_COLUMNS)).set_index(["action", "segment"])
+    return EffectEstimate(table=table, frame=frame)
+
+
+_COLUMNS = ("action", "segment", "treated", "control", "rate_control", "uplift", "measured", "se", "pooled",
+            "weight", "effect", "source")  # fmt: skip
+
+
+def _relative(part: pd.DataFrame, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's relative effect ``uplift / rate_control`` and its standard error (delta method)."""
+    rate = part["rate_control"].to_numpy(dtype=np.float64)
+    uplift = part["uplift"].to_numpy(dtype=np.float64)
+    se_abs = (part["ci_high"].to_numpy(dtype=np.float64) - part["ci_low"].to_numpy(dtype=np.float64)) / (2 * z)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        measured = np.where(rate > 0, uplift / rate, np.nan)
+        se = np.where(rate > 0, se_abs / rate, np.nan)
+    return measured, se
+
+
+def _between_variance(measured: np.ndarray, se: np.ndarray) -> float:
+    """Method-of-moments spread of the cells' true effects: observed variance less the mean sampling variance."""
+    ok = np.isfinite(measured) & np.isfinite(se)
+    if ok.sum() < 2:
+        return 0.0
+    return max(0.0, float(np.var(measured[ok], ddof=1) - np.mean(se[ok] ** 2)))
+
+
+def _clip(value: float) -> float:
+    return float(min(1.0, max(0.0, value))) if math.isfinite(value) else 0.0
+
+
+def _row(action: str, segment: Any, cell: pd.Series, measured: Any, se: Any, pooled: float, weight: float,
+         effect: float, source: str) -> dict[str, Any]:  # fmt: skip
+    return {
+        "action": action,
+        "segment": str(segment),
+        "treated": int(cell["treated"]),
+        "control": int(cell["control"]),
+        "rate_control": float(cell["rate_control"]),
+        "uplift": float(cell["uplift"]),
+        "measured": float(measured),
+        "se": float(se),
+        "pooled": pooled,
+        "weight": weight,
+        "effect": effect,
+        "source": source,
+    }
