@@ -179,3 +179,85 @@ def test_bad_strategies_get_one_clear_error() -> None:
         simulate(strangers, n_accounts=50, months=6)
     with pytest.raises(TypeError, match=r"response must be a riskscore\.datasets\.Response"):
         simulate("none", n_accounts=50, months=6, response={"effects": {}})  # type: ignore[arg-type]
+
+
+def test_learned_effects_are_shrunk_towards_the_action_and_accepted_by_recommend(worlds: dict[str, Any]) -> None:
+    events, _, decisions = worlds[1]
+    est = rs.outreach.estimate_effects(decisions, events)
+    frame = est.frame
+    assert set(frame["source"]) <= {"cell", "pooled", "assumed"} and (frame["source"] != "assumed").any()
+    for action, cells in est.table.items():
+        assert action in rs.outreach.ACTIONS and "default" in cells
+        assert all(0 <= v <= 1 for v in cells.values())
+        mine = frame.xs(action, level="action")
+        # Each cell lies between its own measure and the pooled one (clipped to [0, 1]).
+        for segment, row in mine[mine["source"] == "cell"].iterrows():
+            low, high = sorted((row["measured"], row["pooled"]))
+            assert min(max(low, 0), 1) - 1e-9 <= cells[segment] <= min(max(high, 0), 1) + 1e-9
+        pooled = mine[mine["source"] == "pooled"]
+        assert np.allclose(pooled["effect"], np.clip(pooled["pooled"], 0, 1))
+    table = rs.outreach.Treatments.load().with_costs(est.costs())
+    assert table.learned and table.effect_of("reminder", "forgetful") == est.table["reminder"]["forgetful"]
+    # A segment the table does not name takes the action's default.
+    assert table.effect_of("reminder", "no_such_segment") == est.table["reminder"]["default"]
+
+
+def test_with_learned_effects_recommend_takes_the_option_of_highest_benefit() -> None:
+    from tests.outreach_cases import make_case
+
+    scores, expl, events = make_case([{"account_id": 1, "segment": "will_not_pay", "band": "E", "pd": 0.3}])
+    now = pd.Timestamp("2026-03-04 10:00", tz="America/New_York")
+    assumed = rs.recommend(scores, expl, events, "us-regf", now=now, control_share=0.0)
+    assert assumed["action"].iat[0] == "call"  # the table's first option while effects are assumed
+    learned = {"call": {"will_not_pay": 0.0}, "reminder": {"will_not_pay": 0.3}}
+    out = rs.recommend(scores, expl, events, "us-regf", now=now, control_share=0.0, costs={"effect": learned})
+    # Calls do nothing for this segment; of the two reminder channels the cheaper one wins.
+    assert (out["action"].iat[0], out["channel"].iat[0]) == ("reminder", "app")
+    with pytest.raises(rs.PolicyError, match=r"costs.effect.reminder.forgetfull: not a segment"):
+        rs.recommend(scores, expl, events, "us-regf", now=now, costs={"effect": {"reminder": {"forgetfull": 0.2}}})
+    with pytest.raises(rs.PolicyError, match=r"costs.effect.call.unknown must be a number in \[0, 1\]; got 2"):
+        rs.recommend(scores, expl, events, "us-regf", now=now, costs={"effect": {"call": {"unknown": 2}}})
+
+
+def test_qini_ranks_the_helped_first_and_the_uplift_model_finds_them() -> None:
+    rng = np.random.default_rng(0)
+    n = 6000
+    x = rng.random((n, 3))
+    treated = rng.random(n) < 0.5
+    helped = x[:, 0] > 0.7  # the contact halves the risk of these accounts only
+    risk = 0.3 * np.where(treated & helped, 0.5, 1.0)
+    outcome = (rng.random(n) < risk).astype(int)
+    perfect = rs.outreach.qini_curve(outcome, treated, helped.astype(float) + 1e-6 * x[:, 1])
+    blind = rs.outreach.qini_curve(outcome, treated, x[:, 2])
+    assert perfect.attrs["qini"] > blind.attrs["qini"] + 5
+    assert perfect["averted"].iat[-1] == pytest.approx(blind["averted"].iat[-1])  # everyone targeted: the same
+    X = pd.DataFrame(x, columns=["a", "b", "c"])
+    model = rs.outreach.UpliftModel(params={"n_estimators": 60}).fit(X, outcome, treated)
+    uplift = model.predict(X)
+    assert uplift[helped].mean() > uplift[~helped].mean() + 0.05
+    with pytest.raises(ValueError, match="needs both treated and held-out"):
+        rs.outreach.qini_curve(outcome, np.ones(n, dtype=bool), uplift)
+    with pytest.raises(ValueError, match="lacks 1 feature"):
+        model.predict(X.drop(columns="c"))
+
+
+def test_the_read_out_and_qini_charts_render(worlds: dict[str, Any], tmp_path: Any) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from riskscore import plots
+
+    events, _, decisions = worlds[2]
+    table = rs.outreach.readout(decisions, events, by=("action", "segment"))
+    fig = plots.readout(table)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == table.index[0][0] + " / " + table.index[0][1]
+    assert "percentage points" in ax.get_xlabel() and ax.get_legend() is not None
+    fig.savefig(tmp_path / "readout.png", dpi=60)
+    assert (tmp_path / "readout.png").read_bytes().startswith(b"\x89PNG")
+    held = decisions[decisions["treatment"] != "none"]
+    y = rs.make_labels(events, held[["account_id", "as_of"]]).to_numpy(dtype=float)
+    fig = plots.qini(y, ~held["control"].to_numpy(), {"PD": held["pd"].to_numpy()})
+    assert "Qini" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    with pytest.raises(ValueError, match="plots.readout needs a read-out table"):
+        plots.readout(decisions)

@@ -1,8 +1,9 @@
-"""Pictures of models, explanations and stability (matplotlib, headless-safe; every function returns the figure).
+"""Pictures of models, explanations, stability and outreach results (matplotlib, headless; each returns the figure).
 
 Needs matplotlib: ``pip install 'riskscore[plots]'``. Nothing here changes a
 result: the functions only read targets and PDs, an
-:class:`~riskscore.Explanation`, a reason table, scores or a stability table.
+:class:`~riskscore.Explanation`, a reason table, scores, a stability table, or
+an outreach read-out.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ __all__ = [
     "calibration",
     "gains",
     "psi_by_feature",
+    "qini",
+    "readout",
     "reason_frequency",
     "roc_ks",
     "score_distribution",
@@ -301,4 +304,80 @@ def psi_by_feature(table: pd.DataFrame, top: int = 20) -> Any:
     ax.set_xlabel("population stability index")
     ax.set_title(f"stability: the {len(shown)} features that moved most")
     fig.subplots_adjust(left=0.35)
+    return fig
+
+
+def readout(table: pd.DataFrame, title: str | None = None) -> Any:
+    """The uplift of each group of a read-out (``riskscore.outreach.readout``) with its confidence interval.
+
+    One row per group: the point is the uplift (fewer reaching 30+ days past
+    due, in percentage points; right of zero the contact helped), the line its
+    interval; the column on the right gives the figure and the accounts
+    treated vs held out. A group too small to say anything shows its minimum
+    detectable effect instead.
+    """
+    plt = _pyplot()
+    needed = {"uplift", "ci_low", "ci_high", "enough", "mde", "treated", "control", "rate_treated", "rate_control"}
+    if not needed <= set(table.columns):
+        raise ValueError(f"plots.readout needs a read-out table (columns {sorted(needed)}); got {list(table.columns)}")
+    shown = table.iloc[::-1]
+    labels = []
+    for key in shown.index:
+        parts = [str(k) for k in (key if isinstance(key, tuple) else (key,)) if str(k)]
+        labels.append("all groups" if parts == ["all"] else " / ".join(parts))
+    level = table.attrs.get("confidence", 0.95)
+    height = 1.9 + 0.38 * len(shown)
+    fig, ax = plt.subplots(figsize=(11, height))
+    for i, (_, row) in enumerate(shown.iterrows()):
+        count = f"{int(row['treated']):,} vs {int(row['control']):,}"
+        if bool(row["enough"]) and np.isfinite(row["uplift"]):
+            colour = "tab:green" if row["ci_low"] > 0 else "tab:red" if row["ci_high"] < 0 else "tab:grey"
+            ax.plot([100 * row["ci_low"], 100 * row["ci_high"]], [i, i], color=colour, lw=2.5, solid_capstyle="butt")
+            ax.plot(100 * row["uplift"], i, "o", color="black", ms=5)
+            text, shade = (f"{100 * row['uplift']:+.1f} pp [{100 * row['ci_low']:+.1f}, {100 * row['ci_high']:+.1f}]"
+                           f"  ({count})"), "black"  # fmt: skip
+        elif np.isfinite(row["mde"]) and (row["rate_treated"] > 0 or row["rate_control"] > 0):
+            text, shade = f"too few to say: detectable {100 * row['mde']:.1f} pp  ({count})", "tab:grey"
+        else:
+            text, shade = f"too few to say: no delinquency in either arm  ({count})", "tab:grey"
+        ax.text(1.02, i, text, transform=ax.get_yaxis_transform(), va="center", fontsize=8, color=shade)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_ylim(-0.7, len(shown) - 0.3)
+    ax.set_yticks(range(len(shown)), labels, fontsize=8)
+    ax.set_xlabel(f"uplift: fewer reaching 30+ DPD, percentage points ({level:.0%} interval)")
+    ax.set_title(title or "what each treatment achieved against its control group (right of 0: it helped)")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, lw=2.5, label=t) for c, t in
+               (("tab:green", "helped (interval above 0)"), ("tab:grey", "not distinguishable from 0"),
+                ("tab:red", "harmed (interval below 0)"))]  # fmt: skip
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.41, 0.1 / height), ncol=3, fontsize=8,
+               frameon=False)  # fmt: skip
+    fig.subplots_adjust(left=0.2, right=0.62, bottom=0.95 / height, top=1 - 0.45 / height)
+    return fig
+
+
+def qini(outcome: Any, treated: Any, scores: Any) -> Any:
+    """Qini curves: delinquencies averted among the accounts ranked first by each score, against random targeting.
+
+    ``scores`` is one array or a mapping of names to arrays (for instance an
+    :class:`~riskscore.outreach.UpliftModel`'s prediction against the PD),
+    over randomised decisions with ``outcome`` (reached 30+ DPD) and
+    ``treated`` (contacted, or held out).
+    """
+    from riskscore.outreach.uplift import qini_curve
+
+    plt = _pyplot()
+    named = dict(scores) if isinstance(scores, dict) else {"score": scores}
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    curve = None
+    for name, score in named.items():
+        curve = qini_curve(outcome, treated, score)
+        ax.plot(100 * curve["share"], curve["averted"], label=f"{name} (Qini {curve.attrs['qini']:+.2f})")
+    if curve is not None:
+        ax.plot(100 * curve["share"], curve["random"], color="grey", ls="--", lw=0.8, label="random targeting")
+    ax.set_xlabel("share of accounts contacted, highest score first (%)")
+    ax.set_ylabel("delinquencies averted")
+    ax.set_title("Qini: who does a contact help?")
+    ax.legend(loc="upper left", fontsize=8)
     return fig

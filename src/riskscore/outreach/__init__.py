@@ -20,6 +20,7 @@ from riskscore.outreach.readout import MIN_ARM, MISSING, READOUT_COLUMNS, readou
 from riskscore.outreach.recommend import FLAGS, OUTPUT_COLUMNS, recommend
 from riskscore.outreach.strategy import Strategy
 from riskscore.outreach.treatments import ACTIONS, Treatments
+from riskscore.outreach.uplift import UpliftModel, qini_curve
 
 __all__ = [
     "ACTIONS",
@@ -36,7 +37,9 @@ __all__ = [
     "Strategy",
     "Templates",
     "Treatments",
+    "UpliftModel",
     "estimate_effects",
+    "qini_curve",
     "read_audit",
     "readout",
     "recommend",
