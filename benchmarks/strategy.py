@@ -154,8 +154,10 @@ def violations(rs: Any, events: Any, policy_name: str = "us-regf") -> dict[str, 
             quiet += int(len(before) > 0 and t - before[-1] < np.timedelta64(168, "h"))
     found["call_within_week_of_conversation"] = quiet
     electronic = out[out["channel"].isin(policy.electronic)].copy()
-    electronic["day"] = [t.tz_localize("UTC").tz_convert(z).date() for t, z in zip(electronic["utc"], electronic["zone"].fillna("UTC"),
-                                                                 strict=True)]  # fmt: skip
+    zones = electronic["zone"].fillna("UTC")
+    electronic["day"] = [
+        t.tz_localize("UTC").tz_convert(z).date() for t, z in zip(electronic["utc"], zones, strict=True)
+    ]
     found["electronic_twice_a_day"] = int(electronic.duplicated(["customer", "channel", "day"]).sum())
     return found
 
@@ -212,7 +214,7 @@ def main() -> None:
         "learned": learner,
         "oracle": rs.outreach.Strategy(
             model, "us-regf", capacity=CAPACITY, control_share=0.05, seed=2, costs={"effect": oracle_table}
-        ),  # fmt: skip
+        ),
     }
     results: dict[str, dict[str, Any]] = {}
     for name, strategy in strategies.items():

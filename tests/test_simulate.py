@@ -259,5 +259,5 @@ def test_the_read_out_and_qini_charts_render(worlds: dict[str, Any], tmp_path: A
     y = rs.make_labels(events, held[["account_id", "as_of"]]).to_numpy(dtype=float)
     fig = plots.qini(y, ~held["control"].to_numpy(), {"PD": held["pd"].to_numpy()})
     assert "Qini" in fig.axes[0].get_legend().get_texts()[0].get_text()
-    with pytest.raises(ValueError, match="plots.readout needs a read-out table"):
+    with pytest.raises(ValueError, match=r"plots\.readout needs a read-out table"):
         plots.readout(decisions)
