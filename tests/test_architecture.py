@@ -33,6 +33,7 @@ LAYER = {
     "batch": 7,
     "cli": 8,
     "cli_options": 8,
+    "cli_demo": 8,
     "cli_readout": 8,
     "__main__": 9,
 }

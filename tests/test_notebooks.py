@@ -10,7 +10,7 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-NAMES = ["01_quickstart", "02_taiwan_real_data", "03_outreach_policy", "04_monitoring"]
+NAMES = ["01_quickstart", "02_taiwan_real_data", "03_outreach_policy", "04_monitoring", "05_outreach_experiment"]
 
 
 def test_every_notebook_is_listed_and_stored_without_outputs() -> None:

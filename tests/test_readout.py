@@ -151,3 +151,19 @@ def test_the_readout_command(experiment: Any, tmp_path: Path, capsys: pytest.Cap
     with pytest.raises(SystemExit) as stopped:
         main(["readout", "--decisions", str(log), "--data", str(data), "--horizon", "3M"])
     assert stopped.value.code == 2 and "argument --horizon: must be" in capsys.readouterr().err
+
+
+def test_the_report_reads_the_experiment_out(experiment: Any, sample_xy: dict[str, Any], tmp_path: Path) -> None:
+    """Issue #14, item 6: given decisions, the HTML report has an outreach-results section with the read-out."""
+    events, decisions, log = experiment
+    model = rs.RiskModel(params={"n_estimators": 60}, random_state=0).fit(
+        sample_xy["X"], sample_xy["y"], builder=sample_xy["builder"]
+    )
+    out = rs.report(model, events, tmp_path / "r.html", start="2024-01-01", end="2024-06-01", policy="us-regf",
+                    explain_rows=200, decisions=log)  # fmt: skip
+    text = out.read_text(encoding="utf-8")
+    assert "Outreach results (contacted against held out)" in text
+    table = readout(decisions, events, by=("action",))
+    treated, control = int(table["treated"].iloc[-1]), int(table["control"].iloc[-1])
+    assert f"{treated:,} accounts assigned a treatment and not held out against {control:,} held out" in text
+    assert "uplift per treatment and segment with 95% intervals" in text

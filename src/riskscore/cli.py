@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+import riskscore.cli_demo as demo_command
 import riskscore.cli_options as opt
 import riskscore.cli_readout as readout_command
 
@@ -30,12 +29,6 @@ EXIT_ERROR = 1
 EXIT_INVALID = 2
 
 
-def _version() -> str:
-    from riskscore._version import __version__
-
-    return __version__
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = opt.OneLineParser(
         prog="riskscore",
@@ -43,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Set RISKSCORE_BUNDLE_KEY (a secret of at least 16 bytes) to sign the bundles train and demo write "
         "and to load only bundles signed with it.",
     )
-    parser.add_argument("--version", action="version", version=f"riskscore {_version()}")
+    parser.add_argument("--version", action="version", version=f"riskscore {opt.version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -66,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         help="outreach policy: cn-2026, us-regf, uk-conc or a file; auto (the default) takes the profile of the "
         "jurisdiction where most accounts' time zones are (us-regf for the sample)",
     )
-    demo.set_defaults(run=_demo)
+    demo.set_defaults(run=demo_command.run)
 
     train = commands.add_parser(
         "train",
@@ -171,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--end", type=opt.date, default=None, help="last monthly as_of evaluated (default: all)")
     rep.add_argument("--policy", default="cn-2026", help="outreach policy shown (default: %(default)s)")
     rep.add_argument("--lang", choices=["en", "zh"], default="en")
+    rep.add_argument("--decisions", type=Path, default=None, help="outreach decisions to read out (as for readout)")
     rep.set_defaults(run=_report)
 
     readout_command.add_command(commands)
@@ -216,102 +210,6 @@ def _lender(args: argparse.Namespace) -> dict[str, str] | None:
     return {k: v for k, v in given.items() if v is not None} or None
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from riskscore.data import EventData
-    from riskscore.datasets import load_sample
-    from riskscore.features import FeatureBuilder
-    from riskscore.labels import make_labels, observation_dates
-
-    events = EventData.from_dir(args.data) if args.data is not None else load_sample()
-    assert isinstance(events, EventData)
-    source = str(args.data) if args.data is not None else "bundled sample"
-    summary = events.summary()
-    print(f"riskscore {_version()} demo: {source}, {len(events.accounts):,} accounts, all tables valid")
-    print()
-    with pd.option_context("display.width", 120, "display.max_columns", 10):
-        print(_printable(summary).to_string())
-
-    obs = observation_dates(events)
-    labels = make_labels(events, obs)
-    builder = FeatureBuilder()
-    features = builder.fit_transform(events, obs)
-    known = labels.dropna()
-    print()
-    print(
-        f"scoring grid: {len(obs):,} observations of accounts current at month starts "
-        f"{obs['as_of'].min():%Y-%m-%d} to {obs['as_of'].max():%Y-%m-%d}"
-    )
-    print(
-        f"target {labels.name}: {int(known.sum()):,} of {len(known):,} complete windows reach 30+ days past due "
-        f"({known.mean():.1%}); {labels.isna().sum():,} windows not complete yet"
-    )
-    print(f"features: {features.shape[1]} point-in-time features from families {', '.join(builder.families_)}")
-
-    # Train on the earlier complete windows, test on the latest six months of them.
-    from riskscore.evaluate import evaluate
-    from riskscore.model import RiskModel
-
-    complete = labels.notna().to_numpy()
-    X, y = features[complete], labels[complete].astype(int)
-    y.index = X.index
-    dates = np.sort(X.index.get_level_values("as_of").unique())
-    cut = dates[max(1, len(dates) - 6)]
-    train = X.index.get_level_values("as_of") < cut
-    model = RiskModel(random_state=0).fit(X[train], y[train], builder=builder)
-    report = evaluate(y[~train], model.predict_proba(X[~train])[:, 1])
-    s = report.summary
-    print(
-        f"model: {model.booster_.num_trees()} trees, trained on as_of before {pd.Timestamp(cut):%Y-%m-%d}; "
-        f"out of time ({int((~train).sum()):,} observations): AUC {s['auc']:.3f}, KS {s['ks']:.3f}, "
-        f"Brier {s['brier']:.4f}, calibration error {s['ece']:.4f}, lift at top 10% {s['lift_10']:.1f}x"
-    )
-    latest = obs[obs["as_of"] == obs["as_of"].max()]
-    scores = model.score(features.loc[pd.MultiIndex.from_frame(latest)])
-    bands = scores["band"].value_counts().sort_index()
-    print(f"scores at {latest['as_of'].max():%Y-%m-%d}: " + ", ".join(f"band {b} {n:,}" for b, n in bands.items()))
-
-    # Explain the accounts the treatment table would contact; recommend under the policy.
-    from riskscore.outreach import OutreachPolicy, Treatments, recommend
-
-    zone, profile = opt.home_zone(events.accounts)
-    policy = OutreachPolicy.load(profile if args.policy == "auto" else args.policy)
-    treatments = Treatments.load()
-    contact = scores["band"].isin(treatments.contacted_bands(scores["band"].unique())).to_numpy()
-    latest_x = features.loc[scores.index]
-    explanation = model.explain(latest_x[contact])
-    now = (pd.Timestamp(latest["as_of"].max()) + pd.Timedelta(days=2, hours=10)).tz_localize(zone)
-    capacity = {"call": 25, "sms": 250, "human_review": 10}
-    args.out.mkdir(parents=True, exist_ok=True)
-    audit = args.out / ".audit.jsonl.tmp"
-    audit.unlink(missing_ok=True)
-    recs = recommend(scores, explanation, events, policy, now=now, capacity=capacity, audit=audit)
-    audit.replace(args.out / "audit.jsonl")
-    counts = _contact_counts(recs)
-    print(
-        f"outreach under {policy.id} ({policy.version}) at {now:%Y-%m-%d %H:%M %Z}, capacity "
-        + ", ".join(f"{k} {v}" for k, v in capacity.items())
-        + f": {int(contact.sum()):,} accounts explained, {int(recs['control'].sum())} held out as control"
-    )
-    print(counts.to_string(index=False))
-    sample = recs.loc[recs["action"] == "repayment_plan"].head(1)
-    if len(sample):
-        print(f"  e.g. account {sample['account_id'].iat[0]}: {sample['message'].iat[0]}")
-
-    _write(args.out / "summary.csv", lambda p: summary.to_csv(p))
-    table = features.assign(**{str(labels.name): labels.to_numpy()})
-    _write(args.out / "features.parquet", lambda p: table.to_parquet(p))
-    _write(args.out / "scores.parquet", lambda p: scores.to_parquet(p))
-    _write(args.out / "evaluation.csv", lambda p: report.to_frame().to_csv(p))
-    _write(args.out / "recommendations.parquet", lambda p: _flat(recs).to_parquet(p))
-    model.save(args.out / "model", overwrite=True, key=_bundle_key())
-    print()
-    print(
-        f"summary.csv, features.parquet (features and target), evaluation.csv, scores.parquet, "
-        f"recommendations.parquet, audit.jsonl and the model bundle model/ written to {args.out}"
-    )
-    return EXIT_OK
-
-
 def _events(path: Path) -> Any:
     from riskscore.data import EventData
 
@@ -342,7 +240,7 @@ def _train(args: argparse.Namespace) -> int:
     X = builder.fit_transform(events, obs)[complete]
     y = labels[complete].astype(int).set_axis(X.index)
     model = RiskModel(random_state=0).fit(X, y, builder=builder)
-    model.save(args.out, overwrite=args.overwrite, key=_bundle_key())
+    model.save(args.out, overwrite=args.overwrite, key=opt.bundle_key())
     holdout = model.manifest_.get("holdout_metrics", {})
     auc = holdout.get("auc")
     print(
@@ -430,13 +328,13 @@ def _recommend(args: argparse.Namespace) -> int:
         events_timezone=args.events_timezone,
         audit=args.audit,
     )
-    _write(args.out, lambda p: _flat(recs).to_parquet(p))
+    opt.write(args.out, lambda p: opt.flat(recs).to_parquet(p))
     acted = recs.loc[recs["action"] != "none"]
     print(
         f"{len(recs):,} accounts scored at {args.as_of}, {int(need.sum()):,} explained; under {policy.id} "
         f"({policy.version}): {len(acted):,} to contact or review, {int(recs['control'].sum()):,} held out as control"
     )
-    print(_contact_counts(recs).to_string(index=False))
+    print(opt.contact_counts(recs).to_string(index=False))
     print(f"recommendations written to {args.out}" + (f"; audit log {args.audit}" if args.audit else ""))
     return EXIT_OK
 
@@ -456,6 +354,7 @@ def _report(args: argparse.Namespace) -> int:
             end=args.end,
             policy=args.policy,
             lang=args.lang,
+            decisions=None if args.decisions is None else readout_command.read_decisions(args.decisions),
         )
     print(f"report written to {path} ({path.stat().st_size / 1024:,.0f} KiB, charts embedded)")
     return EXIT_OK
@@ -502,58 +401,18 @@ def _explain(args: argparse.Namespace) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             kind = args.plot.suffix.lower()[1:]
-            _write(args.plot, lambda p: fig.savefig(p, format=kind, dpi=120, bbox_inches="tight"))
+            opt.write(args.plot, lambda p: fig.savefig(p, format=kind, dpi=120, bbox_inches="tight"))
         if any("missing from font" in str(w.message) for w in caught):
             print("note: no font with Chinese glyphs is installed; the chart's Chinese text shows as boxes")
         print(f"waterfall written to {args.plot}")
     return EXIT_OK
 
 
-def _bundle_key() -> str | None:
-    """The bundle signing key from the environment (``RISKSCORE_BUNDLE_KEY``), if set."""
-    from riskscore.model.bundle import KEY_ENV
-
-    return os.environ.get(KEY_ENV) or None
-
-
 def _load_model(path: Path) -> Any:
     """The bundle at ``path``, verified against the signing key when ``RISKSCORE_BUNDLE_KEY`` is set."""
     from riskscore.model import RiskModel
 
-    return RiskModel.load(path, key=_bundle_key())
-
-
-def _write(target: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temporary file renamed into place: never a half-written output."""
-    from riskscore._io import atomic_write
-
-    atomic_write(target, write)
-
-
-def _flat(recs: pd.DataFrame) -> pd.DataFrame:
-    """Recommendations for a parquet file: nested columns (offer, reasons, blocked) as JSON text."""
-    import json
-
-    out = recs.copy()
-    for col in ("offer", "reasons", "blocked"):
-        out[col] = [json.dumps(v, ensure_ascii=False) for v in out[col]]
-    return out
-
-
-def _contact_counts(recs: pd.DataFrame) -> pd.DataFrame:
-    """Contacts (what capacity counts: one per customer) and the accounts they concern, per action and channel."""
-    acted = recs.loc[recs["action"] != "none"]
-    table = acted.groupby(["action", "channel"]).agg(
-        contacts=("contact_id", "nunique"), accounts=("account_id", "size")
-    )
-    return table.reset_index().assign(channel=lambda t: t["channel"].replace("", "-"))
-
-
-def _printable(summary: pd.DataFrame) -> pd.DataFrame:
-    out = summary.copy()
-    for col in ("first", "last"):
-        out[col] = out[col].dt.strftime("%Y-%m-%d")
-    return out
+    return RiskModel.load(path, key=opt.bundle_key())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

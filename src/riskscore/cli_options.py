@@ -21,10 +21,13 @@ import pandas as pd
 
 __all__ = [
     "OneLineParser",
+    "bundle_key",
     "capacity",
     "check_as_of",
+    "contact_counts",
     "date",
     "event_span",
+    "flat",
     "folder",
     "home_zone",
     "horizon",
@@ -32,9 +35,12 @@ __all__ = [
     "moment",
     "new_file",
     "positive_int",
+    "printable",
     "share",
     "text",
+    "version",
     "whole",
+    "write",
     "zone",
 ]
 
@@ -259,3 +265,53 @@ def home_zone(accounts: pd.DataFrame) -> tuple[str, str]:
     raise ValueError(
         f"--policy auto: most accounts are in {zone}, which no shipped profile covers (US, UK, China): give --policy"
     )
+
+
+def write(target: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary file renamed into place: never a half-written output."""
+    from riskscore._io import atomic_write
+
+    atomic_write(target, write)
+
+
+def flat(recs: pd.DataFrame) -> pd.DataFrame:
+    """Recommendations for a parquet file: nested columns (offer, reasons, blocked) as JSON text."""
+    import json
+
+    out = recs.copy()
+    for col in ("offer", "reasons", "blocked"):
+        out[col] = [json.dumps(v, ensure_ascii=False) for v in out[col]]
+    return out
+
+
+def contact_counts(recs: pd.DataFrame) -> pd.DataFrame:
+    """Contacts (what capacity counts: one per customer) and the accounts they concern, per action and channel."""
+    acted = recs.loc[recs["action"] != "none"]
+    table = acted.groupby(["action", "channel"]).agg(
+        contacts=("contact_id", "nunique"), accounts=("account_id", "size")
+    )
+    return table.reset_index().assign(channel=lambda t: t["channel"].replace("", "-"))
+
+
+def printable(summary: pd.DataFrame) -> pd.DataFrame:
+    """``EventData.summary()`` with its dates as text, for the terminal."""
+    out = summary.copy()
+    for col in ("first", "last"):
+        out[col] = out[col].dt.strftime("%Y-%m-%d")
+    return out
+
+
+def bundle_key() -> str | None:
+    """The bundle signing key from the environment (``RISKSCORE_BUNDLE_KEY``), if set."""
+    import os
+
+    from riskscore.model.bundle import KEY_ENV
+
+    return os.environ.get(KEY_ENV) or None
+
+
+def version() -> str:
+    """The installed riskscore version."""
+    from riskscore._version import __version__
+
+    return __version__

@@ -10,7 +10,7 @@ import pandas as pd
 
 import riskscore.cli_options as opt
 
-__all__ = ["add_command", "table_for_people"]
+__all__ = ["add_command", "read_decisions", "table_for_people"]
 
 
 def add_command(commands: Any) -> None:
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     events = EventData.from_dir(args.data)
     by = tuple(b.strip() for b in str(args.by).split(",") if b.strip())
-    out = readout(_decisions(args.decisions), events, horizon=args.horizon, by=by)
+    out = readout(read_decisions(args.decisions), events, horizon=args.horizon, by=by)
     if args.out is not None:
         from riskscore._io import atomic_write
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _decisions(path: Path) -> Any:
+def read_decisions(path: Path) -> Any:
     """Decisions from a recommend parquet file, a score_batch output folder or an audit log path."""
     if path.is_dir():
         from riskscore.batch.read import read_scores

@@ -59,6 +59,7 @@ def report(
     policy: Any = "cn-2026",
     explain_rows: int = 3000,
     lang: str = "en",
+    decisions: Any = None,
 ) -> Path:
     """Write the HTML report of ``model`` (a RiskModel or a bundle path) on ``events`` to ``out``.
 
@@ -77,6 +78,10 @@ def report(
         Rows (the riskiest) explained for the feature and reason sections.
     lang : {"en", "zh"}, default="en"
         Language of the reason texts.
+    decisions : DataFrame or path, optional
+        Outreach decisions (``recommend`` or ``score_batch`` output, or an
+        audit log) to read out against their control group in an
+        "Outreach results" section.
 
     Returns
     -------
@@ -169,6 +174,8 @@ def report(
         + _img(plots.psi_by_feature(drift, top=15), "PSI by feature"),
     )
     section("Protected attributes (monitoring only, never features)", _protected(events, X, scores, y))
+    if decisions is not None:
+        section("Outreach results (contacted against held out)", _outreach(decisions, events, horizon, threshold))
     section(
         f"Outreach policy in force: {rules.id} ({rules.version})",
         f"<p>{html.escape(rules.description)}</p>" + _table(rules.to_frame().set_index("id")),
@@ -188,6 +195,26 @@ img{{max-width:100%;display:block;margin:0.8em 0}}</style></head>
     target_path = Path(out)
     atomic_text(target_path, document)
     return target_path
+
+
+def _outreach(decisions: Any, events: Any, horizon: str, threshold: int) -> str:
+    """The read-out per treatment and per treatment and segment, with its chart."""
+    import riskscore.plots as plots
+    from riskscore.outreach import readout
+
+    by_action = readout(decisions, events, horizon=horizon, by=("action",), dpd_threshold=threshold)
+    cells = readout(decisions, events, horizon=horizon, by=("action", "segment"), dpd_threshold=threshold)
+    treated, control = (int(by_action[c].iloc[-1]) for c in ("treated", "control"))  # the "all" row
+    shown = by_action[["treated", "control", "contacts", "rate_treated", "rate_control", "uplift", "ci_low",
+                       "ci_high", "p_value", "mde", "contacts_per_averted"]]  # fmt: skip
+    reading = (
+        f"<p>Every decision drew a random control group: {treated:,} accounts assigned a treatment "
+        f"and not held out against {control:,} held out from the same treatment. The uplift is the "
+        f"drop in the share reaching {threshold}+ days past due within {horizon} of the decision "
+        "(control rate - treated rate), with a 95% interval that is cluster-robust over customers; a group too "
+        "small to say anything shows only the smallest uplift it could detect (mde).</p>"
+    )
+    return reading + _table(shown) + _img(plots.readout(cells), "uplift per treatment and segment with 95% intervals")
 
 
 def _protected(events: Any, X: pd.DataFrame, scores: pd.DataFrame, y: pd.Series) -> str:

@@ -1,10 +1,16 @@
 """Learned effects: the read-out of an experiment turned into the effect table the benefit model uses.
 
 ``recommend`` ranks contacts by ``PD x exposure x LGD x effect(action) - cost``,
-where ``effect`` is the relative cut in the chance of falling behind.
-:func:`estimate_effects` measures it per action and segment from the held-out
-control group: the read-out's uplift over the control rate, ``(rate_control -
-rate_treated) / rate_control``. A cell with little data is shrunk towards its
+where ``effect`` is the relative cut in the chance of falling behind that a
+contact made causes. :func:`estimate_effects` measures it per action and
+segment from the held-out control group. The read-out's uplift is an
+intention-to-treat figure: under capacity, part of the treated arm was never
+contacted. With ``c`` the share contacted and ``r_u`` the rate among the
+treated not contacted (who were untouched, like the control), the effect of a
+contact on those it reached is the uplift over their rate without it (Bloom's
+estimator with one-sided non-delivery): ``(rate_control - rate_treated) /
+(rate_control - (1 - c) r_u)``, which is ``uplift / rate_control`` when every
+treated account was contacted. A cell with little data is shrunk towards its
 action's pooled estimate (empirical Bayes: the weight of a cell is
 ``tau^2 / (tau^2 + se^2)``, ``tau^2`` the spread of the cells' true effects
 estimated by the method of moments); a cell without enough data takes the
@@ -36,8 +42,9 @@ class EffectEstimate:
     ``table`` is ``{action: {segment: effect, ..., "default": pooled}}``, what
     ``recommend(costs={"effect": table})``, ``Strategy(costs=...)`` and a
     treatments file's ``[costs.effect]`` accept. ``frame`` has one row per
-    action and segment: ``treated``, ``control``, ``rate_control``,
-    ``uplift``, ``measured`` (relative effect of the cell alone), ``se``,
+    action and segment: ``treated``, ``control``, ``delivered``,
+    ``rate_control``, ``uplift``, ``measured`` (relative effect per contact
+    of the cell alone), ``se``,
     ``pooled``, ``weight`` (of the cell against the pooled estimate),
     ``effect`` and ``source`` (``cell``, ``pooled`` or ``assumed``).
     """
@@ -90,7 +97,8 @@ def estimate_effects(
                 rows.append(_row(action, segment, part.loc[segment], measured[i], se[i], math.nan, math.nan,
                                  math.nan, "assumed"))  # fmt: skip
             continue
-        pool_effect = float(p["uplift"]) / float(p["rate_control"])
+        pool_base = float(_base(pooled.loc[[action]])[0])
+        pool_effect = float(p["uplift"]) / pool_base if pool_base > 0 else 0.0
         enough = part["enough"].to_numpy(dtype=bool)
         tau2 = _between_variance(measured[enough], se[enough])
         entry: dict[str, float] = {"default": _clip(pool_effect)}
@@ -108,19 +116,27 @@ def estimate_effects(
     return EffectEstimate(table=table, frame=frame)
 
 
-_COLUMNS = ("action", "segment", "treated", "control", "rate_control", "uplift", "measured", "se", "pooled",
-            "weight", "effect", "source")  # fmt: skip
+_COLUMNS = ("action", "segment", "treated", "control", "delivered", "rate_control", "uplift", "measured", "se",
+            "pooled", "weight", "effect", "source")  # fmt: skip
 
 
 def _relative(part: pd.DataFrame, z: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each cell's relative effect ``uplift / rate_control`` and its standard error (delta method)."""
-    rate = part["rate_control"].to_numpy(dtype=np.float64)
+    """Each cell's relative effect per contact made and its standard error (delta method, the base held fixed)."""
     uplift = part["uplift"].to_numpy(dtype=np.float64)
+    base = _base(part)
     se_abs = (part["ci_high"].to_numpy(dtype=np.float64) - part["ci_low"].to_numpy(dtype=np.float64)) / (2 * z)
     with np.errstate(divide="ignore", invalid="ignore"):
-        measured = np.where(rate > 0, uplift / rate, np.nan)
-        se = np.where(rate > 0, se_abs / rate, np.nan)
+        measured = np.where(base > 0, uplift / base, np.nan)
+        se = np.where(base > 0, se_abs / base, np.nan)
     return measured, se
+
+
+def _base(part: pd.DataFrame) -> np.ndarray:
+    """The contacted accounts' rate without the contact: ``rate_control - (1 - delivered) x rate_undelivered``."""
+    rate = part["rate_control"].to_numpy(dtype=np.float64)
+    missed = 1.0 - part["delivered"].to_numpy(dtype=np.float64)
+    undelivered = np.nan_to_num(part["rate_undelivered"].to_numpy(dtype=np.float64), nan=0.0)
+    return np.asarray(rate - np.where(missed > 0, missed * undelivered, 0.0))
 
 
 def _between_variance(measured: np.ndarray, se: np.ndarray) -> float:
@@ -142,6 +158,7 @@ def _row(action: str, segment: Any, cell: pd.Series, measured: Any, se: Any, poo
         "segment": str(segment),
         "treated": int(cell["treated"]),
         "control": int(cell["control"]),
+        "delivered": float(cell["delivered"]),
         "rate_control": float(cell["rate_control"]),
         "uplift": float(cell["uplift"]),
         "measured": float(measured),

@@ -57,6 +57,8 @@ READOUT_COLUMNS: tuple[str, ...] = (
     "cure_control",
     "paid_treated",
     "paid_control",
+    "delivered",
+    "rate_undelivered",
 )
 _NEEDED = ("account_id", "as_of", "treatment", "control")
 MISSING = "(missing)"
@@ -110,7 +112,10 @@ def readout(
         fewer than :data:`MIN_ARM` accounts or fewer than 5 delinquencies are
         expected in it, and then no uplift is stated (NaN) but ``mde`` is;
         ``averted`` (uplift x treated), ``contacts_per_averted``; the cure rates
-        and mean amount paid in the horizon per arm.
+        and mean amount paid in the horizon per arm; ``delivered``, the share of
+        the treated arm that capacity and the rules let the decision reach
+        (action other than ``none``), and ``rate_undelivered``, the rate among
+        the others.
 
     Raises
     ------
@@ -265,10 +270,13 @@ def _group(part: pd.DataFrame, confidence: float, power: float) -> list[Any]:
     z = _NORMAL.inv_cdf(0.5 + confidence / 2)
     z_power = _NORMAL.inv_cdf(power)
     nan = float("nan")
+    got = treated["_contacted"].to_numpy(dtype=bool)
+    delivered = float(got.mean()) if n_t else nan
+    rate_undelivered = _mean(treated.loc[~got, "_reached"])
     if n_t == 0 or n_c == 0:
         return [n_t, n_c, contacts, _mean(treated["_reached"]), _mean(held["_reached"]), nan, nan, nan, nan, nan,
                 False, nan, nan, _mean(treated["_cured"]), _mean(held["_cured"]), _mean(treated["_paid"]),
-                _mean(held["_paid"])]  # fmt: skip
+                _mean(held["_paid"]), delivered, rate_undelivered]  # fmt: skip
     y_t, y_c = treated["_reached"].to_numpy(), held["_reached"].to_numpy()
     p_t, v_t = _rate_and_variance(y_t, treated["_cluster"].to_numpy())
     p_c, v_c = _rate_and_variance(y_c, held["_cluster"].to_numpy())
@@ -288,7 +296,8 @@ def _group(part: pd.DataFrame, confidence: float, power: float) -> list[Any]:
     averted = uplift * n_t
     per_averted = contacts / averted if averted > 0 else nan
     return [n_t, n_c, contacts, p_t, p_c, uplift, low, high, p_value, mde, bool(enough), averted, per_averted,
-            _mean(treated["_cured"]), _mean(held["_cured"]), _mean(treated["_paid"]), _mean(held["_paid"])]  # fmt: skip
+            _mean(treated["_cured"]), _mean(held["_cured"]), _mean(treated["_paid"]), _mean(held["_paid"]),
+            delivered, rate_undelivered]  # fmt: skip
 
 
 def _mean(values: pd.Series) -> float:
