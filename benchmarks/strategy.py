@@ -14,8 +14,9 @@ Run:  python benchmarks/strategy.py [--accounts 20000] [--months 18] [--seed 7] 
    - ``dunning``: a call, else an SMS, to every customer past due;
    - ``assumed``: riskscore.outreach.Strategy with the shipped effects;
    - ``learned``: the same with a 30% control group for the first six
-     decision months, then effects learned from them with estimate_effects
-     (decisions whose horizon is in the data) and a 5% control group;
+     decision months, then effects learned with estimate_effects from every
+     decision whose horizon is in the data (again at each month start) and a
+     5% control group;
    - ``oracle``: the same with the true effect per action and segment
      (sum of true_effect / sum of reached_without over a pilot book of another
      seed with a 50% control group).
@@ -67,7 +68,6 @@ class TestAndLearn:
     def __init__(self, rs: Any, model: Any, learn_at: pd.Timestamp) -> None:
         self.rs, self.model, self.learn_at = rs, model, learn_at
         self.pilot = rs.outreach.Strategy(model, "us-regf", capacity=CAPACITY, control_share=0.3, seed=1)
-        self.after: Any = None
         self.decided: list[pd.DataFrame] = []
         self.effects: Any = None
 
@@ -77,13 +77,15 @@ class TestAndLearn:
             out = self.pilot(events, now)
             self.decided.append(out.assign(as_of=day))
             return out
-        if self.after is None:
-            past = pd.concat(self.decided, ignore_index=True)
-            complete = past["as_of"] + pd.Timedelta("90D") - pd.Timedelta("1D") <= events.data_end
-            self.effects = self.rs.outreach.estimate_effects(past.loc[complete], events)
-            self.after = self.rs.outreach.Strategy(self.model, "us-regf", capacity=CAPACITY, control_share=0.05,
-                                                   costs=self.effects.costs(), seed=2)  # fmt: skip
-        return self.after(events, now)
+        # Learn again every month from every decision whose horizon is now in the data.
+        past = pd.concat(self.decided, ignore_index=True)
+        complete = past["as_of"] + pd.Timedelta("90D") - pd.Timedelta("1D") <= events.data_end
+        self.effects = self.rs.outreach.estimate_effects(past.loc[complete], events)
+        self.after = self.rs.outreach.Strategy(self.model, "us-regf", capacity=CAPACITY, control_share=0.05,
+                                               costs=self.effects.costs(), seed=2)  # fmt: skip
+        out = self.after(events, now)
+        self.decided.append(out.assign(as_of=day))
+        return out
 
 
 def true_effects(rs: Any, model: Any, n: int, months: int) -> dict[str, dict[str, float]]:

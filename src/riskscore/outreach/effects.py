@@ -13,7 +13,7 @@ estimator with one-sided non-delivery): ``(rate_control - rate_treated) /
 treated account was contacted. A cell with little data is shrunk towards its
 action's pooled estimate (empirical Bayes: the weight of a cell is
 ``tau^2 / (tau^2 + se^2)``, ``tau^2`` the spread of the cells' true effects
-estimated by the method of moments); a cell without enough data takes the
+estimated as in a random-effects meta-analysis, DerSimonian-Laird); a cell without enough data takes the
 pooled estimate; an action without enough data is left out, so its assumed
 effect stays in force. Effects are clipped to [0, 1]: a treatment that does
 not help has effect 0, and then only its cost counts.
@@ -140,11 +140,15 @@ def _base(part: pd.DataFrame) -> np.ndarray:
 
 
 def _between_variance(measured: np.ndarray, se: np.ndarray) -> float:
-    """Method-of-moments spread of the cells' true effects: observed variance less the mean sampling variance."""
-    ok = np.isfinite(measured) & np.isfinite(se)
+    """DerSimonian-Laird spread of the cells' true effects: the excess of Cochran's Q over its degrees of freedom."""
+    ok = np.isfinite(measured) & np.isfinite(se) & (se > 0)
     if ok.sum() < 2:
         return 0.0
-    return max(0.0, float(np.var(measured[ok], ddof=1) - np.mean(se[ok] ** 2)))
+    w = 1.0 / se[ok] ** 2
+    mean = float((w * measured[ok]).sum() / w.sum())
+    q = float((w * (measured[ok] - mean) ** 2).sum())
+    scale = float(w.sum() - (w**2).sum() / w.sum())
+    return max(0.0, (q - (ok.sum() - 1)) / scale) if scale > 0 else 0.0
 
 
 def _clip(value: float) -> float:
