@@ -24,13 +24,14 @@ from riskscore.evaluate import EvaluationReport, evaluate
 from riskscore.explain import AdditivityError, Explanation
 from riskscore.features import FeatureBuilder
 from riskscore.labels import make_labels, observation_dates
-from riskscore.model import RiskModel
+from riskscore.model import AsOfSplit, RiskModel
 from riskscore.outreach import OutreachPolicy, recommend
 from riskscore.report import report
 
 __all__ = [
     "TABLES",
     "AdditivityError",
+    "AsOfSplit",
     "BatchOutputError",
     "BatchResult",
     "BundleIntegrityError",

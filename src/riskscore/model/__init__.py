@@ -8,5 +8,6 @@ from riskscore.model.calibration import PD_FLOOR
 from riskscore.model.estimator import RiskModel
 from riskscore.model.params import DEFAULT_PARAMS
 from riskscore.model.scales import DEFAULT_BANDS, DEFAULT_POINTS
+from riskscore.model.selection import AsOfSplit
 
-__all__ = ["BUNDLE_VERSION", "DEFAULT_BANDS", "DEFAULT_PARAMS", "DEFAULT_POINTS", "PD_FLOOR", "RiskModel"]
+__all__ = ["BUNDLE_VERSION", "DEFAULT_BANDS", "DEFAULT_PARAMS", "DEFAULT_POINTS", "PD_FLOOR", "AsOfSplit", "RiskModel"]

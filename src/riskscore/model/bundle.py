@@ -25,7 +25,7 @@ from riskscore.errors import BundleIntegrityError
 from riskscore.evaluate import evaluate
 from riskscore.model.calibration import apply_calibration
 from riskscore.model.inputs import feature_names, plain
-from riskscore.model.params import bands_of, points_scale
+from riskscore.model.params import BOOSTER_SETTINGS, bands_of, points_scale
 
 __all__ = [
     "BUNDLE_VERSION",
@@ -204,6 +204,11 @@ def check_replaceable(target: Path) -> None:
         raise FileExistsError(f"{target}/{_MANIFEST_FILE} is not a riskscore bundle manifest: refusing to replace it")
 
 
+def _plain(value: Any) -> Any:
+    """A setting as JSON: numpy numbers as Python ones."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def manifest(model: Any, files: dict[str, str]) -> dict[str, Any]:
     """The manifest of a fitted model: settings, features, calibration, training record, versions, file hashes."""
     import lightgbm
@@ -223,6 +228,7 @@ def manifest(model: Any, files: dict[str, str]) -> dict[str, Any]:
             "bands": bands_of(model),
             "points": points_scale(model),
             "refit": model.refit,
+            **{k: _plain(getattr(model, k, None)) for k in BOOSTER_SETTINGS},
         },
         "features": {
             "names": feature_names(model),
@@ -368,6 +374,7 @@ def _from_manifest(cls: Any, manifest: dict[str, Any], booster: Any, folder: Pat
         bands=mp["bands"],
         points=mp["points"],
         refit=mp.get("refit", False),
+        **{k: mp.get(k) for k in BOOSTER_SETTINGS},
     )
     model.booster_ = booster
     model._names_ = names

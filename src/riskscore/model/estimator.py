@@ -50,7 +50,8 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     ----------
     params : dict, optional
         LightGBM parameters overriding :data:`DEFAULT_PARAMS` (also
-        ``n_estimators``, ``early_stopping_rounds`` and ``holdout_fraction``).
+        ``n_estimators``, ``early_stopping_rounds`` and ``holdout_fraction``):
+        any LightGBM setting that is not a parameter of its own.
     monotone : "catalogue", dict or None, default="catalogue"
         Monotone constraints. ``"catalogue"``: each feature's expected risk
         direction from the feature catalogue (``riskscore.features.describe``,
@@ -75,6 +76,16 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         little better ranking when data is scarce); the calibration map is still
         the one fitted on the first booster's held-out predictions, so check
         the calibration of the refitted model on later data.
+    n_estimators, learning_rate, num_leaves, max_depth, min_child_samples, \
+feature_fraction, bagging_fraction, bagging_freq, lambda_l1, lambda_l2, \
+min_split_gain, max_bin, early_stopping_rounds : optional
+        The common LightGBM settings (:data:`~riskscore.model.params.BOOSTER_SETTINGS`),
+        keyword only; ``None`` keeps :data:`DEFAULT_PARAMS` (or ``params``).
+        Parameters of their own so that ``GridSearchCV(RiskModel(),
+        {"num_leaves": [7, 15]})``, ``RandomizedSearchCV`` and Optuna tune them
+        as they tune ``LGBMClassifier``; a setting given here and in ``params``
+        is refused. ``n_estimators`` is the most trees; early stopping on the
+        held-out rows picks how many are kept.
 
     Attributes
     ----------
@@ -109,6 +120,20 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         bands: Mapping[str, float] | None = None,
         points: Mapping[str, float] | None = None,
         refit: bool = False,
+        *,
+        n_estimators: int | None = None,
+        learning_rate: float | None = None,
+        num_leaves: int | None = None,
+        max_depth: int | None = None,
+        min_child_samples: int | None = None,
+        feature_fraction: float | None = None,
+        bagging_fraction: float | None = None,
+        bagging_freq: int | None = None,
+        lambda_l1: float | None = None,
+        lambda_l2: float | None = None,
+        min_split_gain: float | None = None,
+        max_bin: int | None = None,
+        early_stopping_rounds: int | None = None,
     ) -> None:
         self.params = params
         self.monotone = monotone
@@ -118,6 +143,19 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.bands = bands
         self.points = points
         self.refit = refit
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.max_depth = max_depth
+        self.min_child_samples = min_child_samples
+        self.feature_fraction = feature_fraction
+        self.bagging_fraction = bagging_fraction
+        self.bagging_freq = bagging_freq
+        self.lambda_l1 = lambda_l1
+        self.lambda_l2 = lambda_l2
+        self.min_split_gain = min_split_gain
+        self.max_bin = max_bin
+        self.early_stopping_rounds = early_stopping_rounds
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

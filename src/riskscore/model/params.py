@@ -14,6 +14,7 @@ import pandas as pd
 from riskscore.model.scales import DEFAULT_BANDS, DEFAULT_POINTS, check_bands
 
 __all__ = [
+    "BOOSTER_SETTINGS",
     "DEFAULT_PARAMS",
     "TRAINING_KEYS",
     "bands_of",
@@ -50,6 +51,28 @@ Any LightGBM parameter may be added through ``params``."""
 TRAINING_KEYS = ("n_estimators", "early_stopping_rounds", "holdout_fraction")
 """Keys of ``params`` that steer training in riskscore rather than being LightGBM parameters."""
 
+BOOSTER_SETTINGS: tuple[str, ...] = (
+    "n_estimators",
+    "learning_rate",
+    "num_leaves",
+    "max_depth",
+    "min_child_samples",
+    "feature_fraction",
+    "bagging_fraction",
+    "bagging_freq",
+    "lambda_l1",
+    "lambda_l2",
+    "min_split_gain",
+    "max_bin",
+    "early_stopping_rounds",
+)
+"""The common LightGBM settings that are ``RiskModel`` parameters of their own (``None``: the default), so
+``GridSearchCV``, ``RandomizedSearchCV`` and Optuna tune them as with ``LGBMClassifier``."""
+
+_WHOLE = ("n_estimators", "num_leaves", "max_depth", "min_child_samples", "bagging_freq", "max_bin",
+          "early_stopping_rounds")  # fmt: skip
+_SHARE = ("feature_fraction", "bagging_fraction")
+
 
 def settings_of(model: Any) -> dict[str, Any]:
     """The model's constructor parameters checked, and its LightGBM settings over the defaults."""
@@ -59,11 +82,43 @@ def settings_of(model: Any) -> dict[str, Any]:
         raise ValueError(f"validation must be 'time' or 'stratified'; got {model.validation!r}")
     if not (model.monotone is None or model.monotone == "catalogue" or isinstance(model.monotone, Mapping)):
         raise ValueError(f"monotone must be 'catalogue', a dict or None; got {model.monotone!r}")
-    settings = {**DEFAULT_PARAMS, **(dict(model.params) if model.params else {})}
+    given = dict(model.params) if model.params else {}
+    explicit = {k: getattr(model, k, None) for k in BOOSTER_SETTINGS}
+    explicit = {k: v for k, v in explicit.items() if v is not None}
+    twice = sorted(set(explicit) & set(given))
+    if twice:
+        raise ValueError(
+            f"{twice[0]} is given twice: as a parameter ({explicit[twice[0]]!r}) and in params "
+            f"({given[twice[0]]!r}); give it once"
+        )
+    for key, value in explicit.items():
+        _check_setting(key, value)
+    settings = {**DEFAULT_PARAMS, **given, **explicit}
     if not 0 < float(settings["holdout_fraction"]) < 1:
         raise ValueError(f"params['holdout_fraction'] must be between 0 and 1; got {settings['holdout_fraction']}")
     check_bands(bands_of(model))
     return settings
+
+
+def _check_setting(key: str, value: Any) -> None:
+    """A booster setting given as a parameter: a number of the right kind and range."""
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not number or not np.isfinite(value):
+        raise ValueError(f"{key} must be a number; got {value!r}")
+    if key in _WHOLE and value != int(value):
+        raise ValueError(f"{key} must be a whole number; got {value!r}")
+    if key == "max_depth" and value != -1 and value < 1:
+        raise ValueError(f"max_depth must be >= 1 (or -1: no limit); got {value!r}")
+    elif key in _SHARE and not 0 < value <= 1:
+        raise ValueError(f"{key} must be in (0, 1]; got {value!r}")
+    elif key in ("learning_rate",) and not value > 0:
+        raise ValueError(f"{key} must be > 0; got {value!r}")
+    elif key == "num_leaves" and value < 2:
+        raise ValueError(f"num_leaves must be >= 2; got {value!r}")
+    elif key in ("n_estimators", "min_child_samples", "early_stopping_rounds", "max_bin") and value < 1:
+        raise ValueError(f"{key} must be >= 1; got {value!r}")
+    elif key != "max_depth" and value < 0:
+        raise ValueError(f"{key} must be >= 0; got {value!r}")
 
 
 def bands_of(model: Any) -> dict[str, float]:
