@@ -96,15 +96,40 @@ def test_other_calibrations(sample: dict, calibration: str | None) -> None:
 
 
 def test_catalogue_monotone_constraints_hold(sample: dict) -> None:
+    """Every catalogue direction the training rows agree with is enforced; the others are listed, with why."""
     model, X = sample["model"], sample["X"]
     rows = X.sample(300, random_state=1)
-    for feature in ("stmt_dpd_max_90d", "stmt_util_mean_90d", "inst_unpaid_count_90d", "acct_tenure_days"):
+    record = model.manifest_["training"]["monotone"]
+    dropped = record["dropped"]
+    kept = [f for f, d in zip(X.columns, model.monotone_, strict=True) if d != 0]
+    assert record["constrained"] == len(kept) > 20
+    for feature in ("stmt_dpd_max_90d", "inst_unpaid_count_90d", "acct_tenure_days"):
+        assert feature in kept, feature
+    for feature in kept[:: max(1, len(kept) // 12)] + ["stmt_dpd_max_90d", "acct_tenure_days"]:
         direction = int(model.catalogue_.loc[feature, "direction"])
-        assert direction != 0
         lo, hi = X[feature].quantile(0.05), X[feature].quantile(0.95)
         low = model.predict_raw(rows.assign(**{feature: lo}))
         high = model.predict_raw(rows.assign(**{feature: hi}))
         assert np.all(direction * (high - low) >= -1e-12), feature
+    for feature, why in dropped.items():
+        assert why["direction"] == int(model.catalogue_.loc[feature, "direction"]) != 0
+        assert why["p"] < 0.01 and why["deviance"] > 0 and why["df"] >= 1
+
+
+def test_a_direction_the_data_contradict_is_dropped_on_the_training_rows_only() -> None:
+    rng = np.random.default_rng(3)
+    n = 6000
+    X = pd.DataFrame({"rising": rng.random(n), "u_shaped": rng.random(n), "noise": rng.random(n)})
+    risk = 0.02 + 0.15 * X["rising"] + 0.5 * (X["u_shaped"] - 0.5) ** 2
+    y = pd.Series((rng.random(n) < risk).astype(int))
+    catalogue = pd.DataFrame({"direction": [1, 1, 1], "group": "x", "description": "x"}, index=list(X.columns))
+    model = rs.RiskModel(n_estimators=60, validation="stratified").fit(X, y, catalogue=catalogue)
+    dropped = model.manifest_["training"]["monotone"]["dropped"]
+    assert "u_shaped" in dropped and "rising" not in dropped
+    assert list(model.monotone_) == [1, 0, 1] or list(model.monotone_) == [1, 0, 0]
+    strict = rs.RiskModel(n_estimators=60, validation="stratified", monotone="catalogue_strict")
+    strict.fit(X, y, catalogue=catalogue)
+    assert list(strict.monotone_) == [1, 1, 1] and strict.manifest_["training"]["monotone"]["dropped"] == {}
 
 
 def test_monotone_options(sample: dict) -> None:
@@ -116,7 +141,7 @@ def test_monotone_options(sample: dict) -> None:
         rs.RiskModel(monotone={"nope": 1}, params=small).fit(X[train], y[train])
     with pytest.raises(ValueError, match=r"monotone directions must be -1, 0 or 1; got \[2\]"):
         rs.RiskModel(monotone={"stmt_dpd_max_90d": 2}, params=small).fit(X[train], y[train])
-    with pytest.raises(ValueError, match="monotone must be 'catalogue', a dict or None; got 'up'"):
+    with pytest.raises(ValueError, match="monotone must be 'catalogue', 'catalogue_strict', a dict or None; got 'up'"):
         rs.RiskModel(monotone="up").fit(X[train], y[train])  # type: ignore[arg-type]
 
 

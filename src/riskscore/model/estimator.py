@@ -31,6 +31,7 @@ from riskscore.model.calibration import apply_calibration, fit_calibration
 from riskscore.model.holdout import holdout_split
 from riskscore.model.inputs import as_frame
 from riskscore.model.inputs import labels as conform_labels
+from riskscore.model.monotone import agreeing
 from riskscore.model.params import (
     bands_of,
     booster_params,
@@ -52,11 +53,16 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         LightGBM parameters overriding :data:`DEFAULT_PARAMS` (also
         ``n_estimators``, ``early_stopping_rounds`` and ``holdout_fraction``):
         any LightGBM setting that is not a parameter of its own.
-    monotone : "catalogue", dict or None, default="catalogue"
+    monotone : "catalogue", "catalogue_strict", dict or None, default="catalogue"
         Monotone constraints. ``"catalogue"``: each feature's expected risk
         direction from the feature catalogue (``riskscore.features.describe``,
-        or the ``catalogue`` passed to :meth:`fit`); a dict maps feature names
-        to +1/-1/0; ``None`` for none. Categorical features are never constrained.
+        or the ``catalogue`` passed to :meth:`fit`), kept where the training
+        rows agree with it and dropped where they contradict it
+        (:func:`riskscore.model.monotone.agreeing`; the manifest's
+        ``training.monotone`` lists what was dropped and why);
+        ``"catalogue_strict"``: every catalogue direction; a dict maps feature
+        names to +1/-1/0 (enforced as given); ``None`` for none. Categorical
+        features are never constrained.
     calibration : {"isotonic", "sigmoid"} or None, default="isotonic"
         Map from the raw margin to a probability, fitted on held-out rows only.
     validation : {"time", "stratified"}, default="time"
@@ -234,6 +240,11 @@ min_split_gain, max_bin, early_stopping_rounds : optional
             fit_w = None if weight is None else weight[train_idx]
             hold_frame, hold_y = frame.iloc[hold_idx], target[hold_idx]
             hold_w = None if weight is None else weight[hold_idx]
+        # Constraints: the catalogue's directions, each kept only where the training rows agree with it.
+        self.monotone_ = monotone_directions(self.monotone, self.catalogue_, frame)
+        dropped: dict[str, Any] = {}
+        if self.monotone == "catalogue":
+            self.monotone_, dropped = agreeing(self.monotone_, fit_frame, fit_y)
         self.booster_ = self._train(fit_frame, fit_y, fit_w, hold_frame, hold_y, hold_w, settings)
         margin = self.booster_.predict(hold_frame, raw_score=True)
         self.calibration_ = fit_calibration(self.calibration, margin, hold_y, hold_w)
@@ -241,6 +252,10 @@ min_split_gain, max_bin, early_stopping_rounds : optional
             rounds = math.ceil(self.booster_.num_trees() * len(frame) / len(fit_frame))
             self.booster_ = self._train(frame, target, weight, None, None, None, {**settings, "n_estimators": rounds})
         self.manifest_ = bundle.describe_training(self, frame, target, y, train_idx, how, hold_y, margin, builder)
+        self.manifest_["training"]["monotone"] = {
+            "constrained": int(sum(1 for d in self.monotone_ if d != 0)),
+            "dropped": dropped,
+        }
         return self
 
     def _train(
@@ -255,8 +270,7 @@ min_split_gain, max_bin, early_stopping_rounds : optional
     ) -> Any:
         import lightgbm as lgb
 
-        monotone = monotone_directions(self.monotone, self.catalogue_, X)
-        params = booster_params(settings, len(X), self.random_state, monotone)
+        params = booster_params(settings, len(X), self.random_state, list(self.monotone_))
         train = lgb.Dataset(X, label=y, weight=w, free_raw_data=False)
         if X_val is None:  # a refit with a fixed number of trees
             booster = lgb.train(params, train, num_boost_round=int(settings["n_estimators"]))

@@ -80,8 +80,8 @@ def settings_of(model: Any) -> dict[str, Any]:
         raise ValueError(f"calibration must be 'isotonic', 'sigmoid' or None; got {model.calibration!r}")
     if model.validation not in ("time", "stratified"):
         raise ValueError(f"validation must be 'time' or 'stratified'; got {model.validation!r}")
-    if not (model.monotone is None or model.monotone == "catalogue" or isinstance(model.monotone, Mapping)):
-        raise ValueError(f"monotone must be 'catalogue', a dict or None; got {model.monotone!r}")
+    if not (model.monotone in (None, "catalogue", "catalogue_strict") or isinstance(model.monotone, Mapping)):
+        raise ValueError(f"monotone must be 'catalogue', 'catalogue_strict', a dict or None; got {model.monotone!r}")
     given = dict(model.params) if model.params else {}
     explicit = {k: getattr(model, k, None) for k in BOOSTER_SETTINGS}
     explicit = {k: v for k, v in explicit.items() if v is not None}
@@ -159,7 +159,7 @@ def monotone_directions(monotone: Any, catalogue: pd.DataFrame, frame: pd.DataFr
     """+1/-1/0 per column of ``frame``: from the catalogue, a dict, or none; categoricals never constrained."""
     if monotone is None:
         return [0] * frame.shape[1]
-    if monotone == "catalogue":
+    if monotone in ("catalogue", "catalogue_strict"):
         directions = catalogue["direction"].reindex(frame.columns).fillna(0).astype(int).tolist()
     else:
         unknown = [k for k in monotone if k not in frame.columns]

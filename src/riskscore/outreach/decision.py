@@ -190,18 +190,16 @@ def decide(
             np.take_along_axis(a, order, axis=0) for a in (action, channel, benefit, allowed, cooled)
         )
     has_options = (action != "").any(axis=0) if width else np.zeros(m, dtype=bool)
-    # Control group, per customer: eligible for a standard treatment (not a support or suppression path).
+    # The control draw, per customer eligible for a standard treatment (not a support or suppression path);
+    # it holds a customer out only if the allocation below grants it a contact.
     draw = control_draw(pd.Series(unit_ids), int(settings["seed"]))
-    control = has_options & ~special[lead] & (draw < float(settings["control_share"])) if m else has_options
+    drawn = has_options & ~special[lead] & (draw < float(settings["control_share"])) if m else has_options
     usable = allowed & (benefit > 0)
     best = np.where(usable, benefit, -np.inf).max(axis=0) if width else np.full(m, -np.inf)
-    # The treatment assigned before the control draw and capacity: the first usable option's action.
-    first = np.argmax(usable, axis=0) if width else np.zeros(m, dtype=np.int64)
-    assigned = np.where(usable.any(axis=0), action[first, np.arange(m)], "none") if width else np.full(m, "none")
     # Allocation: customers in order of their best allowed benefit (ties by the lead account's id)
     # take their first allowed option whose channel has capacity left: capacity counts contacts.
     lead_ids = ids[lead] if m else ids[:0]
-    candidates = np.flatnonzero(~control & np.isfinite(best))
+    candidates = np.flatnonzero(np.isfinite(best))
     sequence = candidates[allocation_order(lead_ids[candidates], best[candidates])]
     rank = np.full(m, -1, dtype=np.int64)
     rank[sequence] = np.arange(len(sequence))
@@ -227,6 +225,12 @@ def decide(
         picks, used_up = allocate(usable[:, sequence].T.tolist(), keys[:, sequence].T.tolist(), settings["capacity"])
         chosen[sequence] = picks
         exhausted = {int(sequence[r]): keys_ for r, keys_ in used_up.items()}
+    # Control group: the drawn customers among those granted a contact. Their contact is not made (its
+    # capacity stays unused), so contacted and held out are alike but for the contact.
+    control = drawn & (chosen >= 0)
+    # The treatment: the action granted (for a control row, the one it was held out from), else none.
+    granted_action = action[np.maximum(chosen, 0), np.arange(m)] if width else np.full(m, "none", dtype=object)
+    assigned = np.where(chosen >= 0, granted_action, "none")
     unit = _Units(
         of_row, unit_ids, lead, grouped, value_at_risk, unit_risk, earliest, np.asarray(assigned, dtype=object)
     )
@@ -271,7 +275,7 @@ class _Units:
     value_at_risk: np.ndarray
     risk: np.ndarray  # per unit: the sum of its accounts' values at risk
     earliest: np.ndarray  # per channel (policy order) and unit
-    treatment: np.ndarray  # per unit: the action assigned before the control draw and capacity
+    treatment: np.ndarray  # per unit: the action granted by the allocation (held out from, for control)
 
     def members(self) -> list[np.ndarray]:
         """The rows of each unit, in row order."""

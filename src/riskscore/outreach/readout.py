@@ -1,14 +1,15 @@
 """The read-out of an outreach experiment: what the contacts achieved against the held-out control group.
 
-``recommend`` (and ``score_batch`` with a policy) hold out a seeded share of the
-customers eligible for a standard treatment (``control=True``) and record on
-every row the ``treatment`` it was assigned: the action it got, or the one it
-was held out from. Because the draw is random given the decision, comparing the
-accounts assigned one treatment and contacted with those assigned it and held
-out measures what that treatment causes (an intention-to-treat comparison:
-accounts that capacity or a rule kept from their treatment stay in the treated
-arm, so the figure is what the strategy achieved, not what a contact would
-achieve under no constraint).
+``recommend`` (and ``score_batch`` with a policy) allocate capacity first and
+then hold out a seeded share of the customers granted a contact of a standard
+treatment (``control=True``: the contact is withheld), recording on every row
+the ``treatment``: the action granted, or the one it was held out from. The
+draw is random given the allocation, so comparing the customers granted one
+treatment and contacted with those granted it and held out measures what a
+contact of that treatment causes on the customers the strategy contacts.
+Decisions of other origins may have a treated arm that was not all reached:
+``delivered`` gives the share reached and ``rate_undelivered`` the rate among
+the rest, which :func:`~riskscore.outreach.estimate_effects` accounts for.
 
 Outcomes come from the events after each decision's ``as_of``: whether the
 account reaches 30+ days past due within the horizon (the model's target),

@@ -10,10 +10,11 @@ pass over the accounts that want a contact):
 3. the treatment options for each account's band and segment (support and
    suppression routes first), each with its expected benefit
    PD x exposure x LGD x effect(action) - cost(channel);
-4. a seeded control group (a hash of seed and account, so it does not depend on
-   the other accounts) that gets no contact;
-5. capacity: accounts in order of expected benefit take their first allowed
+4. capacity: accounts in order of expected benefit take their first allowed
    option whose channel has capacity left;
+5. a seeded control group among the customers granted a contact (a hash of
+   seed and customer, so it does not depend on the others): the contact is
+   withheld;
 6. messages rendered from the linted templates, and the audit record.
 """
 
@@ -101,9 +102,12 @@ def recommend(
         Overrides of the benefit model: ``lgd``, ``effect`` (per action),
         ``cost`` (per channel).
     control_share : float, default=0.05
-        Share of the accounts eligible for a standard treatment held out with
-        no contact (``control=True``) to measure the effect of outreach.
-        Accounts on a support or suppression path are never held out.
+        Share of the customers granted a contact of a standard treatment that
+        is held out (``control=True``): the allocation runs first, then the
+        draw (a hash of seed and customer) withholds the granted contact, whose
+        capacity stays unused. Contacted and held-out customers are then alike
+        but for the contact, so the read-out measures the effect of a contact
+        made. Customers on a support or suppression path are never held out.
     seed : int, default=0
         Seed of the control group draw.
     treatments, templates : path or mapping, optional
@@ -134,9 +138,9 @@ def recommend(
         empty tuple for the others; ``blocked`` a list of ``{rule, channel,
         why}`` for every rule (or used-up capacity) that stopped a channel the
         treatment wanted, an empty tuple when nothing did; ``treatment`` the
-        action assigned before the control draw and capacity (for a control
-        row, the action it was held out from; ``none`` when nothing was
-        allowed), which :func:`riskscore.outreach.readout` compares by.
+        action the capacity allocation granted (for a control row, the action
+        it was held out from; ``none`` when nothing was granted), which
+        :func:`riskscore.outreach.readout` compares by.
         ``customer_id`` and ``contact_id`` (``"<customer>@<now>"``, empty when
         no contact) tie the rows of one customer's single decision together.
     """
