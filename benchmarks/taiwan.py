@@ -120,6 +120,9 @@ def main() -> None:
         "riskscore + pay_status column": riskscore_method(X_status, y),
         "riskscore + pay_status, refit": riskscore_method(X_status, y, refit=True),
         "riskscore + pay_status, no monotone": riskscore_method(X_status, y, monotone=None),
+        "riskscore + pay_status, every catalogue constraint": riskscore_method(
+            X_status, y, monotone="catalogue_strict"
+        ),
         "LightGBM raw 23, default": lightgbm_raw(raw, y, raw_columns, tuned=False),
         "LightGBM raw 23, tuned": lightgbm_raw(raw, y, raw_columns, tuned=True),
         "LightGBM raw 19 (no demographics), default": lightgbm_raw(raw, y, no_demo, tuned=False),
