@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -109,8 +110,28 @@ def min_due(balance: np.ndarray) -> np.ndarray:
     return np.round(np.minimum(pos, np.maximum(0.03 * pos, 25.0)), 2)
 
 
-class CardCycles:
+class _Cycles:
+    """What the card and the loan simulations share: the accounts, their stress and shocks, and copying."""
+
+    per_account: tuple[str, ...] = ()  # the state arrays indexed by account (first axis), copied by take
+
+    def __init__(self, acc: Accounts, stress: np.ndarray, shock: Shocks) -> None:
+        self.acc, self.stress, self.shock = acc, stress, shock
+
+    def take(self, idx: np.ndarray) -> Any:
+        """A copy of the accounts at ``idx``, state and history included."""
+        other = copy.copy(self)
+        other.acc, other.stress, other.shock = self.acc.take(idx), self.stress[idx], self.shock.take(idx)
+        for name in self.per_account:
+            setattr(other, name, getattr(self, name)[idx].copy())
+        return other
+
+
+class CardCycles(_Cycles):
     """Card accounts' state, advanced one statement cycle (one month) per :meth:`step`."""
+
+    per_account = ("stmt_day", "prev_day", "active", "balance_prev", "arrears", "min_prev", "missed", "forgot_last",
+                   "savings", "dpd", "day_num")  # fmt: skip
 
     def __init__(
         self,
@@ -121,7 +142,7 @@ class CardCycles:
         month_starts: np.ndarray,
     ) -> None:
         n, months = stress.shape
-        self.acc, self.stress, self.shock = acc, stress, shock
+        super().__init__(acc, stress, shock)
         self.stmt_day = _cycle_dates(acc, month_starts)
         self.prev_day = np.concatenate([self.stmt_day[:, :1] - np.timedelta64(30, "D"), self.stmt_day[:, :-1]], axis=1)
         # A card's first statement comes at least 20 days after it opens.
@@ -152,11 +173,7 @@ class CardCycles:
 
     def take(self, idx: np.ndarray) -> CardCycles:
         """A copy of the accounts at ``idx``, state and history included."""
-        other = copy.copy(self)
-        other.acc, other.stress, other.shock = self.acc.take(idx), self.stress[idx], self.shock.take(idx)
-        for name in ("stmt_day", "prev_day", "active", "balance_prev", "arrears", "min_prev", "missed",
-                     "forgot_last", "savings", "dpd", "day_num"):  # fmt: skip
-            setattr(other, name, getattr(self, name)[idx].copy())
+        other: CardCycles = super().take(idx)
         other.out = {k: v[idx].copy() for k, v in self.out.items()}
         return other
 
@@ -253,8 +270,11 @@ class LoanPanel:
     close_day: np.ndarray  # (n,) the loan was repaid in full (NaT: still running, or a card)
 
 
-class LoanCycles:
+class LoanCycles(_Cycles):
     """Instalment loans' state, advanced one instalment (one month) per :meth:`step`."""
+
+    per_account = ("term", "amount", "open_month", "number", "day_in_month", "due_day", "due", "paid1_day",
+                   "paid2_day", "paid1_amt", "paid2_amt", "owed", "savings", "forgot_last")  # fmt: skip
 
     def __init__(
         self,
@@ -265,7 +285,7 @@ class LoanCycles:
         month_starts: np.ndarray,
     ) -> None:
         n, months = stress.shape
-        self.acc, self.stress, self.shock = acc, stress, shock
+        super().__init__(acc, stress, shock)
         self.term = rng.choice(np.array([12, 24, 36, 48]), size=n)
         rate = acc.apr / 12.0 * 0.6
         self.amount = np.round(acc.limit * rate / (1.0 - (1.0 + rate) ** -self.term), 2)
@@ -291,15 +311,6 @@ class LoanCycles:
         """One month's random numbers for ``n`` accounts (forgetting, payment days, slips)."""
         return (rng.random(n), rng.integers(0, 6, n), rng.integers(0, 8, n), rng.random(n), rng.integers(1, 21, n),
                 rng.integers(21, 50, n), rng.random(n), rng.integers(1, 12, n))  # fmt: skip
-
-    def take(self, idx: np.ndarray) -> LoanCycles:
-        """A copy of the accounts at ``idx``, state and history included."""
-        other = copy.copy(self)
-        other.acc, other.stress, other.shock = self.acc.take(idx), self.stress[idx], self.shock.take(idx)
-        for name in ("term", "amount", "open_month", "number", "day_in_month", "due_day", "due", "paid1_day",
-                     "paid2_day", "paid1_amt", "paid2_amt", "owed", "savings", "forgot_last"):  # fmt: skip
-            setattr(other, name, getattr(self, name)[idx].copy())
-        return other
 
     def step(self, t: int, draws: tuple[np.ndarray, ...], rescue: np.ndarray | None = None) -> None:
         """Advance through month ``t``'s instalment; ``rescue`` (bool per account) pays it on time in full."""
