@@ -200,6 +200,14 @@ def test_learned_effects_are_shrunk_towards_the_action_and_accepted_by_recommend
     assert table.learned and table.effect_of("reminder", "forgetful") == est.table["reminder"]["forgetful"]
     # A segment the table does not name takes the action's default.
     assert table.effect_of("reminder", "no_such_segment") == est.table["reminder"]["default"]
+    # The pooled estimate is weighed against the prior by precision: a sure prior holds, a vague one yields.
+    alone = rs.outreach.estimate_effects(decisions, events, prior=None)
+    sure = rs.outreach.estimate_effects(decisions, events, prior={"reminder": 0.5}, prior_sd=1e-6)
+    vague = rs.outreach.estimate_effects(decisions, events, prior={"reminder": 0.5}, prior_sd=1e6)
+    assert sure.table["reminder"]["default"] == pytest.approx(0.5, abs=1e-6)
+    assert vague.table["reminder"]["default"] == pytest.approx(alone.table["reminder"]["default"], abs=1e-6)
+    with pytest.raises(ValueError, match="prior_sd must be a positive number"):
+        rs.outreach.estimate_effects(decisions, events, prior_sd=0)
 
 
 def test_with_learned_effects_recommend_takes_the_option_of_highest_benefit() -> None:

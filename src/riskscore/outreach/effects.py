@@ -15,7 +15,10 @@ action's pooled estimate (empirical Bayes: the weight of a cell is
 ``tau^2 / (tau^2 + se^2)``, ``tau^2`` the spread of the cells' true effects
 estimated as in a random-effects meta-analysis, DerSimonian-Laird); a cell without enough data takes the
 pooled estimate; an action without enough data is left out, so its assumed
-effect stays in force. Effects are clipped to [0, 1]: a treatment that does
+effect stays in force. The action's pooled estimate itself is weighed against
+the effect believed before the experiment (the shipped assumption by default)
+by precision, so a noisy experiment moves the table only as far as its data
+support. Effects are clipped to [0, 1]: a treatment that does
 not help has effect 0, and then only its cost counts.
 """
 
@@ -64,6 +67,8 @@ def estimate_effects(
     *,
     dpd_threshold: int = 30,
     confidence: float = 0.95,
+    prior: Any = "assumed",
+    prior_sd: float = 0.15,
 ) -> EffectEstimate:
     """The effect of each action per segment, measured against the control group and shrunk where cells are small.
 
@@ -72,6 +77,15 @@ def estimate_effects(
     decisions, events, horizon, dpd_threshold, confidence
         As for :func:`~riskscore.outreach.readout` (decisions need a
         ``segment`` column and a control group).
+    prior : "assumed", Treatments, mapping or None, default="assumed"
+        What each action's effect was believed to be before the experiment:
+        the shipped treatments' effects (``"assumed"``), a ``Treatments``, or
+        ``{action: effect}``. The action's pooled estimate is combined with it
+        by precision (a normal prior of standard deviation ``prior_sd``), so a
+        noisy experiment moves the table only as far as its data support;
+        ``None`` takes the experiment alone.
+    prior_sd : float, default=0.15
+        How uncertain the prior is (on the relative-effect scale).
 
     Returns
     -------
@@ -84,6 +98,9 @@ def estimate_effects(
                     confidence=confidence)  # fmt: skip
     pooled = readout(decisions, events, horizon, by=("action",), dpd_threshold=dpd_threshold, confidence=confidence)
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    believed = _prior(prior)
+    if not (isinstance(prior_sd, (int, float)) and prior_sd > 0 and math.isfinite(prior_sd)):
+        raise ValueError(f"prior_sd must be a positive number; got {prior_sd!r}")
     rows: list[dict[str, Any]] = []
     table: dict[str, dict[str, float]] = {}
     for action in [a for a in pooled.index if a != "all"]:
@@ -99,6 +116,10 @@ def estimate_effects(
             continue
         pool_base = float(_base(pooled.loc[[action]])[0])
         pool_effect = float(p["uplift"]) / pool_base if pool_base > 0 else 0.0
+        if action in believed:  # the experiment's pooled estimate, weighed against the prior by precision
+            pool_se = (float(p["ci_high"]) - float(p["ci_low"])) / (2 * z) / pool_base if pool_base > 0 else math.inf
+            w = prior_sd**2 / (prior_sd**2 + pool_se**2) if math.isfinite(pool_se) else 0.0
+            pool_effect = believed[action] + w * (pool_effect - believed[action])
         enough = part["enough"].to_numpy(dtype=bool)
         tau2 = _between_variance(measured[enough], se[enough])
         entry: dict[str, float] = {"default": _clip(pool_effect)}
@@ -118,6 +139,24 @@ def estimate_effects(
 
 _COLUMNS = ("action", "segment", "treated", "control", "delivered", "rate_control", "uplift", "measured", "se",
             "pooled", "weight", "effect", "source")  # fmt: skip
+
+
+def _prior(prior: Any) -> dict[str, float]:
+    """The believed effect per action: the shipped table's, a Treatments', a mapping's, or none."""
+    from riskscore.outreach.treatments import Treatments
+
+    if prior is None:
+        return {}
+    if isinstance(prior, str) and prior == "assumed":
+        prior = Treatments.load()
+    if isinstance(prior, Treatments):
+        return {a: prior.effect_of(a, "default") for a in prior.effect}
+    if isinstance(prior, dict):
+        bad = {k: v for k, v in prior.items() if not (isinstance(v, (int, float)) and 0 <= v <= 1)}
+        if bad:
+            raise ValueError(f"prior effects must be numbers in [0, 1]; got {bad}")
+        return {str(k): float(v) for k, v in prior.items()}
+    raise ValueError(f"prior must be 'assumed', a Treatments, a mapping of effects or None; got {prior!r}")
 
 
 def _relative(part: pd.DataFrame, z: float) -> tuple[np.ndarray, np.ndarray]:
