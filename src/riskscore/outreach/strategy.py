@@ -46,11 +46,12 @@ class Strategy:
     **options
         Any other keyword of ``recommend`` (``lang``, ``lender``, ``templates``).
 
-    Examples
-    --------
-    >>> import riskscore as rs  # doctest: +SKIP
-    >>> job = rs.outreach.Strategy(model, "us-regf", capacity={"call": 200})  # doctest: +SKIP
-    >>> decisions = job(events, pd.Timestamp("2024-06-01", tz="America/New_York"))  # doctest: +SKIP
+    Notes
+    -----
+    ``job = Strategy(model, "us-regf", capacity={"call": 200})`` then
+    ``job(events, pd.Timestamp("2024-06-01", tz="America/New_York"))`` gives the
+    decisions of that morning; ``riskscore.datasets.simulate(job, ...)`` calls it
+    every month (README, notebook 05).
     """
 
     def __init__(
