@@ -75,8 +75,8 @@ def test_readme_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize(
     "command",
     [
-        ["ruff", "check", "src", "tests", "benchmarks"],
-        ["ruff", "format", "--check", "src", "tests", "benchmarks"],
+        ["ruff", "check", "src", "tests", "benchmarks", "notebooks"],
+        ["ruff", "format", "--check", "src", "tests", "benchmarks", "notebooks"],
         ["mypy"],
     ],
     ids=["ruff-check", "ruff-format", "mypy"],
