@@ -30,13 +30,12 @@ from riskscore.datasets.dunning import dunning
 from riskscore.datasets.panels import Accounts, CardCycles, LoanCycles
 from riskscore.datasets.response import RESPONSE_ACTIONS, Response
 from riskscore.datasets.simulator import (
-    _TIMEZONES,
-    BEHAVIOURS,
     _customers,
     _draw_accounts,
-    _month_dates,
     _share_person,
     _stress_paths,
+    accounts_table,
+    truth_table,
 )
 from riskscore.datasets.tables import installment_table, statement_table, transaction_table
 from riskscore.labels import make_labels
@@ -151,7 +150,7 @@ def simulate(
                 rows["true_effect"], rows["reached_without"] = world.apply(rows, t, h)
                 decided.append(rows)
         world.step(t)
-    events = world.events(world.month_starts[months], final=True)
+    events = world.events(world.month_starts[months])
     decisions = pd.concat(decided, ignore_index=True) if decided else pd.DataFrame(columns=[*_NEEDED, "as_of",
                                                                                            *_TRUE])  # fmt: skip
     return events, world.truth(), decisions
@@ -235,24 +234,7 @@ class _World:
         self.transactions: list[pd.DataFrame] = []
         self.contacts: list[pd.DataFrame] = []
         self.contact_times: dict[int, list[np.datetime64]] = {}
-        self.accounts = self._accounts(np.random.default_rng([seed, 4]))
-
-    def _accounts(self, rng: np.random.Generator) -> pd.DataFrame:
-        acc, lead = self.acc, self.lead
-        tz_names = np.array([z for z, _ in _TIMEZONES], dtype=object)
-        tz_p = np.array([p for _, p in _TIMEZONES])
-        return pd.DataFrame(
-            {
-                "account_id": self.ids,
-                "customer_id": self.ids[lead] + 400_000,
-                "open_date": acc.open_day.astype("datetime64[ns]"),
-                "credit_limit": acc.limit,
-                "product": np.where(acc.is_card, "card", "loan"),
-                "timezone": rng.choice(tz_names, size=acc.n, p=tz_p / tz_p.sum())[lead],
-                "age": np.clip(rng.normal(41, 12, acc.n).round(), 21, 80).astype(np.int64)[lead],
-                "stated_income": ((acc.income * rng.lognormal(0.05, 0.15, acc.n) / 100).round() * 100)[lead],
-            }
-        )
+        self.accounts = accounts_table(np.random.default_rng([seed, 4]), acc, self.ids, self.lead)
 
     # ----------------------------------------------------------------- time
 
@@ -274,8 +256,8 @@ class _World:
         part = transaction_table(tx_rng, self.acc, self.ids, month, self.month_starts[t : t + 2], rate=self.rate)
         self.transactions.append(part)
 
-    def events(self, now: np.datetime64, final: bool = False) -> EventData:
-        """The events known at ``now`` (for ``final``, the whole window as make_portfolio would give it)."""
+    def events(self, now: np.datetime64) -> EventData:
+        """The events known at ``now`` (at the window's end: all of them)."""
         stamp = now.astype("datetime64[ns]")
         accounts = self.accounts.copy()
         loans = self.loans.panel(data_end=now)
@@ -298,20 +280,7 @@ class _World:
         return EventData(accounts=accounts, **tables, protected=("age",))
 
     def truth(self) -> pd.DataFrame:
-        acc, shock, m = self.acc, self.shock, self.month_starts
-        return pd.DataFrame(
-            {
-                "customer_id": self.ids[self.lead] + 400_000,
-                "behaviour": pd.Categorical(np.array(BEHAVIOURS)[acc.behaviour], categories=BEHAVIOURS),
-                "product": np.where(acc.is_card, "card", "loan"),
-                "income": acc.income,
-                "shock_date": _month_dates(shock.major_start, shock.major, m),
-                "recovery_date": _month_dates(shock.major_end, shock.major & (shock.major_end < self.months), m),
-                "stop_date": _month_dates(shock.stop, shock.stop >= 0, m),
-                "forget_rate": acc.forget_rate,
-            },
-            index=pd.Index(self.ids, name="account_id"),
-        )
+        return truth_table(self.acc, self.shock, self.ids, self.lead, self.month_starts)
 
     # ----------------------------------------------------------------- contacts
 

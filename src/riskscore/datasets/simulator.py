@@ -143,22 +143,8 @@ def make_portfolio(
     installments = installment_table(acc, ids, loan)
     contacts = contact_table(rng, acc, ids, statements, installments, month_starts)
 
-    tz_names = np.array([z for z, _ in _TIMEZONES], dtype=object)
-    tz_p = np.array([p for _, p in _TIMEZONES])
-    customer_ids = ids[lead] + 400_000  # the customer is named after its first account
-    accounts = pd.DataFrame(
-        {
-            "account_id": ids,
-            "customer_id": customer_ids,
-            "open_date": acc.open_day.astype("datetime64[ns]"),
-            "credit_limit": acc.limit,
-            "product": np.where(acc.is_card, "card", "loan"),
-            "timezone": rng.choice(tz_names, size=acc.n, p=tz_p / tz_p.sum())[lead],
-            "close_date": loan.close_day.astype("datetime64[ns]"),
-            "age": np.clip(rng.normal(41, 12, acc.n).round(), 21, 80).astype(np.int64)[lead],
-            "stated_income": ((acc.income * rng.lognormal(0.05, 0.15, acc.n) / 100).round() * 100)[lead],
-        }
-    )
+    accounts = accounts_table(rng, acc, ids, lead)
+    accounts.insert(6, "close_date", loan.close_day.astype("datetime64[ns]"))
     events = EventData(
         accounts=accounts,
         statements=statements,
@@ -167,9 +153,39 @@ def make_portfolio(
         contacts=contacts,
         protected=("age",),
     )
-    truth = pd.DataFrame(
+    truth = truth_table(acc, shock, ids, lead, month_starts)
+    return events, truth
+
+
+def accounts_table(rng: np.random.Generator, acc: Accounts, ids: np.ndarray, lead: np.ndarray) -> pd.DataFrame:
+    """The accounts table but ``close_date``: the static columns, time zone, age and stated income the customer's.
+
+    The time zone, age and stated income are drawn from ``rng`` in that order.
+    """
+    tz_names = np.array([z for z, _ in _TIMEZONES], dtype=object)
+    tz_p = np.array([p for _, p in _TIMEZONES])
+    return pd.DataFrame(
         {
-            "customer_id": customer_ids,
+            "account_id": ids,
+            "customer_id": ids[lead] + 400_000,  # the customer is named after its first account
+            "open_date": acc.open_day.astype("datetime64[ns]"),
+            "credit_limit": acc.limit,
+            "product": np.where(acc.is_card, "card", "loan"),
+            "timezone": rng.choice(tz_names, size=acc.n, p=tz_p / tz_p.sum())[lead],
+            "age": np.clip(rng.normal(41, 12, acc.n).round(), 21, 80).astype(np.int64)[lead],
+            "stated_income": ((acc.income * rng.lognormal(0.05, 0.15, acc.n) / 100).round() * 100)[lead],
+        }
+    )
+
+
+def truth_table(
+    acc: Accounts, shock: Shocks, ids: np.ndarray, lead: np.ndarray, month_starts: np.ndarray
+) -> pd.DataFrame:
+    """What the generator knows and the data do not: type, income and the shock calendar per account."""
+    months = len(month_starts) - 1
+    return pd.DataFrame(
+        {
+            "customer_id": ids[lead] + 400_000,
             "behaviour": pd.Categorical(np.array(BEHAVIOURS)[acc.behaviour], categories=BEHAVIOURS),
             "product": np.where(acc.is_card, "card", "loan"),
             "income": acc.income,
@@ -180,7 +196,6 @@ def make_portfolio(
         },
         index=pd.Index(ids, name="account_id"),
     )
-    return events, truth
 
 
 def _customers(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
