@@ -2,6 +2,13 @@
 effects), riskscore after a test-and-learn phase, and the oracle that knows the true effects.
 
 Run:  python benchmarks/strategy.py [--accounts 20000] [--months 18] [--seed 7] [--train-accounts 20000]
+                                    [--world default|calls-fail|plans-fail]
+
+``--world`` picks how the simulated borrowers respond: ``default`` is
+riskscore.datasets.Response(); ``calls-fail`` and ``plans-fail`` are the same
+world where calls, or repayment plans, achieve nothing for anyone (the shipped
+assumption, that a call cuts the chance of falling behind by 20% and a plan by
+30%, is then wrong, and a strategy must find it out).
 
 1. A default RiskModel is trained on make_portfolio(train_accounts, 18 months,
    seed 101): current accounts at month starts 2023-04-01 .. 2024-03-01, 30+ DPD
@@ -88,10 +95,18 @@ class TestAndLearn:
         return out
 
 
-def true_effects(rs: Any, model: Any, n: int, months: int) -> dict[str, dict[str, float]]:
+def world(rs: Any, name: str) -> Any:
+    """The simulated borrowers' response: the default one, or the same where calls achieve nothing."""
+    if name in ("calls-fail", "plans-fail"):
+        action = "call" if name == "calls-fail" else "repayment_plan"
+        return rs.datasets.Response(effects={(b, action): 0.0 for b in rs.datasets.BEHAVIOURS})
+    return rs.datasets.Response()
+
+
+def true_effects(rs: Any, model: Any, n: int, months: int, response: Any) -> dict[str, dict[str, float]]:
     """The true relative effect per action and segment on a pilot book of another seed."""
     job = rs.outreach.Strategy(model, "us-regf", control_share=0.5, seed=3)
-    _, _, d = rs.datasets.simulate(job, n_accounts=n, months=months, seed=991)
+    _, _, d = rs.datasets.simulate(job, n_accounts=n, months=months, seed=991, response=response)
     d = d[d["reached_without"].notna()].copy()
     d["segment"] = d["segment"].astype(object).fillna("unknown")
     d["acting"] = np.where(d["control"], d["treatment"], d["action"])
@@ -191,6 +206,7 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=18)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--train-accounts", type=int, default=20_000)
+    parser.add_argument("--world", choices=("default", "calls-fail", "plans-fail"), default="default")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from _timing import machine
@@ -198,11 +214,13 @@ def main() -> None:
     import riskscore as rs
 
     print(machine())
+    print(f"world: {args.world}")
+    response = world(rs, args.world)
     t0 = time.perf_counter()
     model = train(rs, args.train_accounts)
     print(f"model: {model.booster_.num_trees()} trees, trained in {time.perf_counter() - t0:.0f} s")
     t0 = time.perf_counter()
-    oracle_table = true_effects(rs, model, args.accounts, args.months)
+    oracle_table = true_effects(rs, model, args.accounts, args.months, response)
     print(f"true effects from a pilot book (seed 991) in {time.perf_counter() - t0:.0f} s:")
     for action, cells in oracle_table.items():
         print(f"  {action}: " + ", ".join(f"{s} {v:.3f}" for s, v in cells.items()))
@@ -222,7 +240,7 @@ def main() -> None:
     for name, strategy in strategies.items():
         t0 = time.perf_counter()
         events, _, decisions = rs.datasets.simulate(
-            strategy, n_accounts=args.accounts, months=args.months, seed=args.seed, warmup=WARMUP,
+            strategy, n_accounts=args.accounts, months=args.months, seed=args.seed, warmup=WARMUP, response=response,
             capacity={"call": CAPACITY["call"], "sms": CAPACITY["sms"]},
         )  # fmt: skip
         took = time.perf_counter() - t0

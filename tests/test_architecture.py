@@ -35,6 +35,7 @@ LAYER = {
     "cli_options": 8,
     "cli_demo": 8,
     "cli_readout": 8,
+    "cli_evaluate": 8,
     "__main__": 9,
 }
 # The one declared upward import: RiskModel.explain delegates to the explain layer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -105,6 +106,11 @@ def test_console_script_is_installed(tmp_path: Path) -> None:
     assert (tmp_path / "summary.csv").exists()
 
 
+def problems(stderr: str) -> list[str]:
+    """The lines of standard error that are not progress lines (``riskscore <command> [  1.2 s]: ...``)."""
+    return [line for line in stderr.strip().splitlines() if not re.match(r"riskscore \w+ \[ *[0-9.]+ s\]: ", line)]
+
+
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "riskscore", *args], capture_output=True, text=True, check=False)
 
@@ -118,6 +124,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
                "--out", str(root / "bundle"))  # fmt: skip
     assert done.returncode == 0, done.stderr
     (root / "train.out").write_text(done.stdout)
+    (root / "train.err").write_text(done.stderr)
     return root
 
 
@@ -197,7 +204,7 @@ def test_bad_arguments_and_bad_data_exit_2_with_one_line(folder: Path, tmp_path:
     no_bundle = run("score", "--model", str(tmp_path / "nope"), "--data", str(events), "--as-of", "2024-12-01",
                     "--out", str(tmp_path / "o"))  # fmt: skip
     assert no_bundle.returncode == 2 and "Traceback" not in no_bundle.stderr
-    assert len(no_bundle.stderr.strip().splitlines()) == 1
+    assert len(problems(no_bundle.stderr)) == 1
     broken = tmp_path / "broken"
     broken.mkdir()
     for name in ("statements", "transactions", "installments", "contacts"):
@@ -254,7 +261,7 @@ def test_lender_zone_plot_formats_and_a_swapped_model_folder(folder: Path, tmp_p
                  "us-regf", "--now", "2024-12-02T10:00-05:00", "--out", str(tmp_path / "r2.parquet"),
                  "--lender-contact", "pay or we call the police")  # fmt: skip
     assert threat.returncode == 2 and "lender contact" in threat.stderr and "US.BAN.THREAT" in threat.stderr
-    assert len(threat.stderr.strip().splitlines()) == 1 and not (tmp_path / "r2.parquet").exists()
+    assert len(problems(threat.stderr)) == 1 and not (tmp_path / "r2.parquet").exists()
     svg = tmp_path / "why.svg"
     done = run("explain", "--model", str(bundle), "--data", str(events), "--account", "100001", "--as-of",
                "2024-12-01", "--plot", str(svg))  # fmt: skip
@@ -300,3 +307,63 @@ def test_the_demo_policy_follows_the_accounts_zones() -> None:
         opt.home_zone(accounts("Asia/Tokyo", "Asia/Tokyo", "Asia/Shanghai"))
     with pytest.raises(ValueError, match=r"needs accounts\.timezone"):
         opt.home_zone(accounts(None, None))
+
+
+def test_evaluate_reports_each_sample_as_evaluate_does_on_its_rows(folder: Path, tmp_path: Path) -> None:
+    """Issue #16: `evaluate` labels the training months and its out-of-time figures are those of evaluate()."""
+    from riskscore.model.samples import sample_of
+
+    events_dir, bundle = folder / "events", folder / "bundle"
+    out = tmp_path / "months.csv"
+    done = run("evaluate", "--model", str(bundle), "--data", str(events_dir), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    model = rs.RiskModel.load(bundle)
+    events = rs.EventData.from_dir(events_dir)
+    obs = rs.observation_dates(events)
+    y = rs.make_labels(events, obs)
+    known = y.notna().to_numpy()
+    X = model.builder_.transform(events, obs.loc[known])
+    sample = sample_of(model, X.index.get_level_values("as_of"))
+    oot = sample == "out of time"
+    assert oot.any() and (sample == "development").any() and (sample == "hold-out").any()
+    expected = rs.evaluate(y[known][oot].astype(int), model.predict_proba(X[oot])[:, 1]).summary
+    line = next(row for row in done.stdout.splitlines() if row.startswith("out of time"))
+    assert f"{int(expected['n']):,}" in line and f"{expected['auc']:.3f}" in line and f"{expected['ks']:.3f}" in line
+    months = pd.read_csv(out, index_col=0, parse_dates=True)
+    assert set(months["sample"]) == {"before training", "development", "hold-out", "out of time"}
+    assert (months.loc[months.index <= "2024-06-01", "sample"] != "out of time").all()
+    assert (months.loc[months.index > "2024-06-01", "sample"] == "out of time").all()
+    month = months.index[months["sample"] == "out of time"][0]
+    rows = X.index.get_level_values("as_of") == month
+    alone = rs.evaluate(y[known][rows].astype(int), model.predict_proba(X[rows])[:, 1]).summary
+    assert months.loc[month, "auc"] == pytest.approx(alone["auc"], rel=1e-12)
+    # Progress goes to standard error, line by line; --quiet silences it, the result stays on standard output.
+    assert "building point-in-time features" in (folder / "train.err").read_text()
+    assert "building features and scoring" in done.stderr and "building" not in done.stdout
+    quiet = run("evaluate", "--model", str(bundle), "--data", str(events_dir), "--quiet")
+    assert (
+        quiet.returncode == 0
+        and quiet.stderr == ""
+        and quiet.stdout == done.stdout.replace(f"per-month table written to {out}\n", "")
+    )
+    both = run("evaluate", "--model", str(bundle), "--data", str(events_dir), "--quiet", "--verbose")
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+
+
+def test_monitor_compares_the_book_with_the_training_population(folder: Path) -> None:
+    """Issue #16: the PSI of the PD is against the bundle's training months, rebuilt from the data."""
+    events_dir, bundle = folder / "events", folder / "bundle"
+    done = run("monitor", "--model", str(bundle), "--data", str(events_dir), "--as-of", "2024-10-01", "--top", "5")
+    assert done.returncode == 0, done.stderr
+    model = rs.RiskModel.load(bundle)
+    events = rs.EventData.from_dir(events_dir)
+    training = model.manifest_["training"]
+    base = rs.observation_dates(events, start=training["first_as_of"], end=training["last_as_of"])
+    now = rs.observation_dates(events, freq="D", start="2024-10-01", end="2024-10-01")
+    value = rs.monitor.psi(model.score(model.builder_.transform(events, base))["pd"],
+                           model.score(model.builder_.transform(events, now))["pd"])  # fmt: skip
+    assert f"PSI of the PD: {value:.3f}" in done.stdout
+    assert f"({len(base):,} observations, 2023-06-01 to 2024-06-01)" in done.stdout
+    assert "the 5 features the model uses most" in done.stdout and "roll rates from 2024-09-01" in done.stdout
+    early = run("monitor", "--model", str(bundle), "--data", str(events_dir), "--as-of", "2001-01-01")
+    assert early.returncode == 2 and "--as-of 2001-01-01 must be after the data's first event" in early.stderr

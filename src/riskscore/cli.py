@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 import riskscore.cli_demo as demo_command
+import riskscore.cli_evaluate as evaluate_command
 import riskscore.cli_options as opt
 import riskscore.cli_readout as readout_command
 
@@ -188,6 +189,9 @@ def _parser() -> argparse.ArgumentParser:
         help="write a waterfall chart to this file (.png, .svg or .pdf)",
     )
     explain.set_defaults(run=_explain)
+    evaluate_command.add_commands(commands)
+    for sub in commands.choices.values():
+        opt.add_verbosity(sub)
     return parser
 
 
@@ -228,6 +232,7 @@ def _train(args: argparse.Namespace) -> int:
         if not args.out.is_dir() or args.out.is_symlink():
             raise FileExistsError(f"--out {args.out} is not a model bundle folder; choose another path")
         check_replaceable(args.out)  # before training: a folder that is not a bundle is never replaced
+    args.progress(f"reading and validating the event tables in {args.data}")
     events = _events(args.data)
     obs = observation_dates(events, start=args.start, end=args.end)
     if obs.empty:
@@ -236,10 +241,13 @@ def _train(args: argparse.Namespace) -> int:
     complete = labels.notna().to_numpy()
     if not complete.any():
         raise ValueError(f"no observation from {args.start} to {args.end} has a complete {args.horizon} window")
+    args.progress(f"building point-in-time features for {len(obs):,} observations")
     builder = FeatureBuilder()
     X = builder.fit_transform(events, obs)[complete]
     y = labels[complete].astype(int).set_axis(X.index)
+    args.progress(f"training the calibrated LightGBM model on {len(X):,} observations with a complete target")
     model = RiskModel(random_state=0).fit(X, y, builder=builder)
+    args.progress(f"saving the bundle to {args.out}")
     model.save(args.out, overwrite=args.overwrite, key=opt.bundle_key())
     holdout = model.manifest_.get("holdout_metrics", {})
     auc = holdout.get("auc")
@@ -267,7 +275,7 @@ def _score(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"event data folder does not exist: {args.data}")
     model = _load_model(args.model)
     opt.check_as_of(args.as_of, time_span(find_tables(args.data)[0]), model, args.allow_future)
-    logging.getLogger("riskscore").setLevel(logging.INFO if not sys.stderr.isatty() else logging.WARNING)
+    args.progress(f"scoring {args.data} at {args.as_of} in chunks of {args.chunk_size:,} accounts into {args.out}")
     result = score_batch(
         model,
         args.data,
@@ -305,15 +313,18 @@ def _recommend(args: argparse.Namespace) -> int:
         raise ValueError("the bundle carries no FeatureBuilder: train it with riskscore train or fit(..., builder=)")
     now = args.now
     policy = OutreachPolicy.load(args.policy)
+    args.progress(f"reading and validating the event tables in {args.data}")
     events = _events(args.data)
     opt.check_as_of(args.as_of, opt.event_span(events), model, args.allow_future)
     obs = observation_dates(events, freq="D", start=args.as_of, end=args.as_of)
     if obs.empty:
         raise ValueError(f"no account is open and current at {args.as_of}")
+    args.progress(f"building features and scoring {len(obs):,} accounts")
     X = model.builder_.transform(events, obs)
     scores = model.score(X)
     treatments = Treatments.load()
     need = scores["band"].isin(treatments.contacted_bands(scores["band"].unique())).to_numpy()
+    args.progress(f"explaining {int(need.sum()):,} accounts in the contacted bands and recommending under {policy.id}")
     recs = recommend(
         scores,
         model.explain(X[need]),
@@ -344,6 +355,7 @@ def _report(args: argparse.Namespace) -> int:
 
     from riskscore.report import report
 
+    args.progress(f"building the report on {args.data}: grid, features, scores, explanations and charts")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")  # Chinese text without a CJK font
         path = report(
@@ -427,6 +439,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_INVALID
+    quiet = bool(getattr(args, "quiet", False))
+    if getattr(args, "verbose", False) and not args.debug:
+        logging.getLogger("riskscore").setLevel(logging.INFO)
+    elif not quiet and not args.debug:
+        logging.getLogger("riskscore.batch").setLevel(logging.INFO)  # a line per chunk: the batch's progress
+    args.progress = opt.Progress(args.command, quiet=quiet)
     try:
         code: int = args.run(args)
         return code

@@ -19,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from riskscore.features import FeatureBuilder
     from riskscore.labels import make_labels, observation_dates
 
+    args.progress("reading and validating the event tables")
     events = EventData.from_dir(args.data) if args.data is not None else load_sample()
     assert isinstance(events, EventData)
     source = str(args.data) if args.data is not None else "bundled sample"
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     obs = observation_dates(events)
     labels = make_labels(events, obs)
+    args.progress(f"building point-in-time features for {len(obs):,} observations")
     builder = FeatureBuilder()
     features = builder.fit_transform(events, obs)
     known = labels.dropna()
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     dates = np.sort(X.index.get_level_values("as_of").unique())
     cut = dates[max(1, len(dates) - 6)]
     train = X.index.get_level_values("as_of") < cut
+    args.progress(f"training the calibrated LightGBM model on {int(train.sum()):,} observations")
     model = RiskModel(random_state=0).fit(X[train], y[train], builder=builder)
     report = evaluate(y[~train], model.predict_proba(X[~train])[:, 1])
     s = report.summary
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     treatments = Treatments.load()
     contact = scores["band"].isin(treatments.contacted_bands(scores["band"].unique())).to_numpy()
     latest_x = features.loc[scores.index]
+    args.progress(f"explaining {int(contact.sum()):,} accounts and recommending outreach")
     explanation = model.explain(latest_x[contact])
     now = (pd.Timestamp(latest["as_of"].max()) + pd.Timedelta(days=2, hours=10)).tz_localize(zone)
     capacity = {"call": 25, "sms": 250, "human_review": 10}

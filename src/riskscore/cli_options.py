@@ -21,6 +21,8 @@ import pandas as pd
 
 __all__ = [
     "OneLineParser",
+    "Progress",
+    "add_verbosity",
     "bundle_key",
     "capacity",
     "check_as_of",
@@ -299,6 +301,32 @@ def printable(summary: pd.DataFrame) -> pd.DataFrame:
     for col in ("first", "last"):
         out[col] = out[col].dt.strftime("%Y-%m-%d")
     return out
+
+
+def add_verbosity(parser: argparse.ArgumentParser) -> None:
+    """``--quiet`` and ``--verbose``, one or the other, on a sub-command."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quiet", "-q", action="store_true", help="print only the result and errors: no progress lines")
+    group.add_argument("--verbose", "-v", action="store_true", help="also print the library's own progress log (INFO)")
+
+
+class Progress:
+    """One line on standard error as each long step starts, with the time since the command began.
+
+    Silent under ``--quiet``. Standard output keeps only the command's result,
+    so it can be piped or parsed.
+    """
+
+    def __init__(self, command: str, quiet: bool = False) -> None:
+        import time
+
+        self.command, self.quiet, self._clock, self._start = command, quiet, time.perf_counter, time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        """Say that ``message`` (a step, such as "building features for 11,185 observations") starts now."""
+        if not self.quiet:
+            print(f"riskscore {self.command} [{self._clock() - self._start:5.1f} s]: {message}", file=sys.stderr,
+                  flush=True)  # fmt: skip
 
 
 def bundle_key() -> str | None:
