@@ -240,9 +240,10 @@ def test_report_writes_one_html_file_whose_images_are_png(folder: Path) -> None:
     assert len(images) >= 7
     for data in images:
         assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
-    for heading in ("Data and target", "Performance", "Stability", "Protected attributes", "Outreach policy in force"):
+    for heading in ("Data and target", "Samples", "Stability against the training population", "Fairness by "
+                    "protected attribute", "Outreach policy in force"):  # fmt: skip
         assert heading in text
-    assert "CN.TIME.NIGHT" in text and "<b>age</b>" in text
+    assert "US.TIME.CONVENIENT" in text and "<b>age</b>" in text  # the sample's zones are American: us-regf
     assert "http://" not in text and "https://" not in text  # self-contained: nothing fetched
 
 

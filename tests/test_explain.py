@@ -203,3 +203,57 @@ def test_reason_codes_are_the_same_in_another_process(
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "there.parquet"), here)
+
+
+def test_reason_texts_never_quote_a_raw_column_and_say_when_nothing_moved(
+    fitted: tuple[rs.RiskModel, pd.DataFrame],
+) -> None:
+    """Issue #16: "account attribute stated_income was 2100" and "rose from 104% to 104%" reached borrowers."""
+    import dataclasses
+
+    model, X = fitted
+    rows = X.loc[model.score(X).sort_values("pd", ascending=False).index[:600]]
+    expl = model.explain(rows)
+    for lang in ("en", "zh"):
+        texts = expl.reason_codes(lang=lang)["text"]
+        assert not texts.str.contains(r"[A-Za-z]+_[A-Za-z_]+").any(), texts[texts.str.contains("_")].head().tolist()
+    profile = expl.reason_codes()
+    assert profile["text"].str.contains("income stated at application was").any()
+    # A lender's column the catalogue has no words for: the reason is stated by its title alone.
+    renamed = {"acct_stated_income": "acct_branch_code_x"}
+    other = dataclasses.replace(
+        expl,
+        values=expl.values.rename(columns=renamed),
+        data=expl.data.rename(columns=renamed),
+        catalogue=expl.catalogue.rename(index=renamed),
+    )
+    for lang, title in (("en", "Account details given at application"), ("zh", "申请时提供的账户信息")):
+        texts = other.reason_codes(lang=lang)
+        assert not texts["text"].str.contains("branch_code").any()
+        assert (texts.loc[texts["reason_code"] == "PROFILE", "text"] == title).all()
+    # Utilisation up by less than the display rounds: "stayed at", not "rose from 104% to 104%".
+    data = expl.data.copy()
+    data["stmt_util_last"] = 1.0401
+    data["stmt_util_prev"] = 1.0399
+    flat = dataclasses.replace(expl, data=data)
+    for lang, said in (("en", "Card utilisation stayed at 104% of the credit limit"), ("zh", "使用率维持在104%")):
+        util = flat.reason_codes(lang=lang)
+        util = util.loc[util["reason_code"] == "UTIL_HIGH", "text"]
+        assert len(util) and util.str.contains(said).all() and not util.str.contains("104% to 104%").any()
+
+
+def test_reason_contributions_add_up_and_the_explanation_carries_the_score(
+    fitted: tuple[rs.RiskModel, pd.DataFrame],
+) -> None:
+    model, X = fitted
+    rows = X.iloc[:300]
+    expl = model.explain(rows)
+    sums = expl.reason_contributions()
+    assert np.allclose(sums.sum(axis=1) + expl.base_value, expl.margin, atol=1e-9)
+    reasons = expl.reason_codes()
+    looked_up = [sums.loc[(r.account_id, r.as_of), r.reason_code] for r in reasons.itertuples()]
+    assert np.allclose(looked_up, reasons["contribution"], atol=1e-12)
+    scores = model.score(rows)
+    pd.testing.assert_series_equal(expl.pd_, scores["pd"], check_names=False)
+    pd.testing.assert_series_equal(expl.points_, scores["points"], check_names=False)
+    pd.testing.assert_series_equal(expl.band_, scores["band"], check_names=False)

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 import riskscore as rs
 from riskscore import plots
+from riskscore.reasons import load_reason_catalogue
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -33,17 +34,60 @@ def _saved(fig: Figure, path: Path) -> bytes:
     return data
 
 
-def test_waterfall(explained: tuple[rs.Explanation, pd.DataFrame], tmp_path: Path) -> None:
+def test_waterfall_bars_are_the_reasons_of_reason_codes(
+    explained: tuple[rs.Explanation, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Issue #16: the chart showed raw feature bars while the texts under it were grouped reasons."""
     expl, reasons = explained
-    account, as_of = expl.values.index[0]
-    fig = plots.waterfall(expl, account, as_of, max_features=8)
+    i = int(expl.pd_.to_numpy().argsort()[len(expl) // 2])  # a middling PD of the riskiest rows
+    account, as_of = expl.values.index[i]
+    fig = plots.waterfall(expl, account, as_of, max_reasons=8)
     assert isinstance(fig, Figure)
     texts = " ".join(t.get_text() for t in fig.texts)
-    first = reasons[(reasons["account_id"] == account) & (reasons["as_of"] == as_of)]["text"].iloc[0]
-    assert first in texts  # the account's reasons are printed under the chart
+    mine = reasons[(reasons["account_id"] == account) & (reasons["as_of"] == as_of)]
+    assert mine["text"].iloc[0] in texts  # the account's reasons are printed under the chart
     ax = fig.axes[0]
-    assert len(ax.patches) == 9  # 8 features and the rest
+    widths = [bar.get_width() for bar in ax.patches]
+    labels = [t.get_text() for t in ax.get_yticklabels()]  # in the order of the bars, top down
+    assert len(widths) <= 9  # at most 8 reasons and the rest
+    # The first bars are reason_codes' reasons, in its order and with its values, numbered as the texts.
+    catalogue = load_reason_catalogue()
+    for k, row in enumerate(mine.itertuples()):
+        assert widths[k] == pytest.approx(row.contribution, abs=1e-12)
+        assert labels[k] == f"{row.rank}. {catalogue.reasons[row.reason_code]['title']['en']}"
+    # Every bar together adds up from the base value to the margin; the title carries the calibrated PD and band.
+    assert sum(widths) == pytest.approx(float(expl.margin.iloc[i]) - expl.base_value, abs=1e-9)
+    score = expl.pd_.iloc[i]
+    assert 0.001 < score < 0.999
+    assert f"PD {score:.1%} (calibrated)" in ax.get_title() and f"band {expl.band_.iloc[i]}" in ax.get_title()
+    assert f"{expl.points_.iloc[i]:.0f} points" in ax.get_title()
     _saved(fig, tmp_path / "waterfall.png")
+
+
+def test_a_chinese_waterfall_draws_every_character(
+    explained: tuple[rs.Explanation, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Issue #16: `--lang zh` drew the Chinese as empty boxes. Every character drawn is in the font used."""
+    import warnings
+
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+    from matplotlib.text import Text
+
+    expl, _ = explained
+    account, as_of = expl.values.index[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns "Glyph ... missing from font"
+        fig = plots.waterfall(expl, account, as_of, lang="zh")
+        fig.savefig(tmp_path / "zh.png", dpi=60)
+    drawn = [t for t in fig.findobj(Text) if t.get_text()]
+    chinese = "".join(t.get_text() for t in drawn)
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese) and "违约概率" in chinese
+    for text in drawn:
+        path = font_manager.findfont(text.get_fontproperties(), fallback_to_default=False)
+        charmap = FT2Font(path).get_charmap()
+        missing = {ch for ch in text.get_text() if not ch.isspace() and ord(ch) not in charmap}
+        assert not missing, f"{text.get_text()!r} drawn with {path} lacks {missing}"
 
 
 def test_beeswarm_and_reason_frequency(explained: tuple[rs.Explanation, pd.DataFrame], tmp_path: Path) -> None:

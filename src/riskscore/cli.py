@@ -155,15 +155,22 @@ def _parser() -> argparse.ArgumentParser:
     rep = commands.add_parser(
         "report",
         help="write the HTML model report",
-        description="One self-contained HTML file (charts embedded): data window and target, metrics per month, "
-        "calibration, drivers and reasons, stability, protected-attribute check, the outreach policy in force.",
+        description="One self-contained HTML file (charts embedded) for model review: out-of-time headline, "
+        "development / hold-out / out-of-time samples with intervals and a WOE scorecard challenger, metrics per "
+        "month, bands, stability against the training population, the excluded population, fairness by protected "
+        "attribute, settings, the reason catalogue, the outreach policy and the limitations.",
     )
     rep.add_argument("--model", type=Path, required=True, help="model bundle folder")
     rep.add_argument("--data", type=Path, required=True, help="event-data folder")
     rep.add_argument("--out", type=opt.new_file(".html"), required=True, help="HTML file to write")
     rep.add_argument("--start", type=opt.date, default=None, help="first monthly as_of evaluated (default: all)")
     rep.add_argument("--end", type=opt.date, default=None, help="last monthly as_of evaluated (default: all)")
-    rep.add_argument("--policy", default="cn-2026", help="outreach policy shown (default: %(default)s)")
+    rep.add_argument(
+        "--policy",
+        default="auto",
+        help="outreach policy shown: a profile name or file; auto (the default) takes the profile of the accounts' "
+        "time zones",
+    )
     rep.add_argument("--lang", choices=["en", "zh"], default="en")
     rep.add_argument("--decisions", type=Path, default=None, help="outreach decisions to read out (as for readout)")
     rep.set_defaults(run=_report)
@@ -405,17 +412,11 @@ def _explain(args: argparse.Namespace) -> int:
     if reasons.empty:
         print("  no reason raises this account's risk above the average")
     if args.plot is not None:
-        import warnings
-
         from riskscore.plots import waterfall
 
         fig = waterfall(expl, account, as_of, lang=args.lang)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            kind = args.plot.suffix.lower()[1:]
-            opt.write(args.plot, lambda p: fig.savefig(p, format=kind, dpi=120, bbox_inches="tight"))
-        if any("missing from font" in str(w.message) for w in caught):
-            print("note: no font with Chinese glyphs is installed; the chart's Chinese text shows as boxes")
+        kind = args.plot.suffix.lower()[1:]
+        opt.write(args.plot, lambda p: fig.savefig(p, format=kind, dpi=120, bbox_inches="tight"))
         print(f"waterfall written to {args.plot}")
     return EXIT_OK
 
@@ -451,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         sys.stderr.close()
         return EXIT_OK
-    except (RiskscoreError, FileNotFoundError, FileExistsError, ValueError) as exc:
+    except (RiskscoreError, FileNotFoundError, FileExistsError, ValueError, ImportError) as exc:
         if args.debug:
             raise
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]

@@ -130,8 +130,9 @@ def run_monitor(args: argparse.Namespace) -> int:
     args.progress(f"scoring the {len(now_obs):,} accounts current at {args.as_of}")
     now_x = model.builder_.transform(events, now_obs)
     base_s, now_s = model.score(base_x), model.score(now_x)
-    score_psi = psi(base_s["pd"], now_s["pd"])
+    score_psi = float(psi(base_s["pd"], now_s["pd"]))  # type: ignore[arg-type]
     band_table = psi(base_s["band"].astype(str), now_s["band"].astype(str), return_table=True)
+    assert isinstance(band_table, pd.DataFrame)
     gain = pd.Series(model.booster_.feature_importance("gain"), index=model.booster_.feature_name())
     top = [f for f in gain.sort_values(ascending=False).index if f in base_x.columns][: args.top]
     numeric = [f for f in top if pd.api.types.is_numeric_dtype(base_x[f].dtype)]

@@ -240,17 +240,6 @@ def event_span(events: Any) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     return min(t.min() for t in times), max(t.max() for t in times)
 
 
-_JURISDICTIONS: tuple[tuple[str, str], ...] = (
-    ("America/", "us-regf"),
-    ("Pacific/Honolulu", "us-regf"),
-    ("Europe/London", "uk-conc"),
-    ("Asia/Shanghai", "cn-2026"),
-    ("Asia/Chongqing", "cn-2026"),
-    ("Asia/Urumqi", "cn-2026"),
-    ("PRC", "cn-2026"),
-)
-
-
 def home_zone(accounts: pd.DataFrame) -> tuple[str, str]:
     """(the accounts' most frequent time zone, the shipped profile of its jurisdiction), for ``demo --policy auto``.
 
@@ -260,10 +249,12 @@ def home_zone(accounts: pd.DataFrame) -> tuple[str, str]:
     zones = accounts["timezone"].dropna().astype(str) if "timezone" in accounts.columns else pd.Series([], dtype=str)
     if zones.empty:
         raise ValueError("--policy auto needs accounts.timezone to choose a jurisdiction: give --policy")
+    from riskscore.outreach.policy import profile_for_zone
+
     zone = str(zones.value_counts().index[0])
-    for prefix, profile in _JURISDICTIONS:
-        if zone.startswith(prefix):
-            return zone, profile
+    profile = profile_for_zone(zone)
+    if profile is not None:
+        return zone, profile
     raise ValueError(
         f"--policy auto: most accounts are in {zone}, which no shipped profile covers (US, UK, China): give --policy"
     )

@@ -44,6 +44,8 @@ class Explanation:
     model_version : str, optional
         ``version_`` of the model explained: outreach refuses an explanation of
         another model than the one that scored.
+    points_, band_ : Series, optional
+        The score points and band of each row, as ``model.score`` gives them.
     """
 
     values: pd.DataFrame
@@ -53,6 +55,8 @@ class Explanation:
     catalogue: pd.DataFrame
     pd_: pd.Series | None = None
     model_version: str | None = None
+    points_: pd.Series | None = None
+    band_: pd.Series | None = None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -159,13 +163,7 @@ class Explanation:
             raise ValueError(f"top must be a positive whole number; got {top!r}")
         cat = load_reason_catalogue()
         names_of = list(self.values.columns)
-        groups = self.catalogue["group"].reindex(names_of)
-        reason_of = [cat.reason_for(f, None if pd.isna(g) else str(g)) for f, g in zip(names_of, groups, strict=True)]
-        codes = sorted({r for r in reason_of if r is not None})
-        member = np.zeros((len(names_of), len(codes)))
-        for j, r in enumerate(reason_of):
-            if r is not None:
-                member[j, codes.index(r)] = 1.0
+        reason_of, codes, member = self._membership(cat)
         take = np.arange(len(self.values)) if positions is None else np.asarray(positions, dtype=np.int64)
         contrib = self.values.to_numpy(dtype=np.float64)[take]
         sums = contrib @ member
@@ -213,6 +211,36 @@ class Explanation:
             result["position"] = take[rows]
         return result
 
+    def reason_contributions(self) -> pd.DataFrame:
+        """Each row's contributions summed per reason code (log-odds), as ``reason_codes`` ranks them.
+
+        One column per reason code of the explained features, in code order;
+        contributions of features that give no reason (protected attributes a
+        caller chose to model) are in a column ``"(protected)"``. Each row sums
+        with the base value to the row's margin.
+        """
+        from riskscore.reasons import load_reason_catalogue
+
+        reason_of, codes, member = self._membership(load_reason_catalogue())
+        contrib = self.values.to_numpy(dtype=np.float64)
+        out = pd.DataFrame(contrib @ member, index=self.values.index, columns=codes)
+        none = np.asarray([r is None for r in reason_of], dtype=bool)
+        if none.any():
+            out["(protected)"] = contrib[:, none].sum(axis=1)
+        return out
+
+    def _membership(self, cat: Any) -> tuple[list[str | None], list[str], np.ndarray]:
+        """The reason code of each feature, the codes in order, and the feature x code membership matrix."""
+        names_of = list(self.values.columns)
+        groups = self.catalogue["group"].reindex(names_of)
+        reason_of = [cat.reason_for(f, None if pd.isna(g) else str(g)) for f, g in zip(names_of, groups, strict=True)]
+        codes = sorted({r for r in reason_of if r is not None})
+        member = np.zeros((len(names_of), len(codes)))
+        for j, r in enumerate(reason_of):
+            if r is not None:
+                member[j, codes.index(r)] = 1.0
+        return reason_of, codes, member
+
     def _reason_texts(
         self,
         cat: Any,
@@ -233,12 +261,14 @@ class Explanation:
             known = np.all([~pd.isna(v) for v in values.values()], axis=0)
             holds = known & _holds_all(special["when"], values)
             template = str(special["text"][lang])
+            # "rose from 104% to 104%" reads wrong: where the compared values read the same, say they stayed.
+            unchanged = str(special["unchanged"][lang]) if "unchanged" in special else None
             units = {f: cat.unit(f) for f in special["requires"]}
             for k in np.flatnonzero(holds).tolist():
                 if texts[k] is None:
-                    texts[k] = template.format(
-                        **{f: format_value(values[f][k], units[f], lang) for f in special["requires"]}
-                    )
+                    quoted = {f: format_value(values[f][k], units[f], lang) for f in special["requires"]}
+                    said = unchanged if unchanged is not None and len(set(quoted.values())) == 1 else template
+                    texts[k] = said.format(**quoted)
         from riskscore.reasons import format_values
 
         entry = cat.reasons.get(code, cat.fallback)
@@ -248,8 +278,13 @@ class Explanation:
         for j in np.unique(lead[todo]).tolist():
             at = np.flatnonzero(todo & (lead == j))
             feature = str(self.values.columns[j])
-            description = descriptions.get(feature) if code != cat.fallback["code"] else feature
-            head, tail = template.format(what=cat.what(feature, description, lang), value="\x00").split("\x00")
+            description = descriptions.get(feature) if code != cat.fallback["code"] else None
+            what = cat.what(feature, None if pd.isna(description) else str(description), lang)
+            if what is None:  # no words for it but its raw name: the reason's title alone
+                for k in at.tolist():
+                    texts[k] = str(entry["title"][lang])
+                continue
+            head, tail = template.format(what=what, value="\x00").split("\x00")
             shown = format_values(columns.get(feature)[rows[at]], cat.unit(feature), lang)
             for k, value in zip(at.tolist(), shown, strict=True):
                 texts[k] = head + value + tail
@@ -365,12 +400,15 @@ def explain(model: Any, X: Any, chunk_size: int = 20_000) -> Explanation:
             f"got a gap of {gap[worst]:.3g} on row {worst} ({int((gap > ADDITIVITY_TOLERANCE).sum())} rows)"
         )
     index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(n)
+    scored = model.scale(model.calibrate(margin), index)
     return Explanation(
         values=pd.DataFrame(contributions, index=index, columns=names),
         base_value=float(base[0]) if n else float("nan"),
         margin=pd.Series(margin, index=index, name="margin"),
         data=frame.set_axis(index, axis=0),
         catalogue=model.catalogue_,
-        pd_=pd.Series(model.calibrate(margin), index=index, name="pd"),
+        pd_=scored["pd"],
         model_version=model.version_,
+        points_=scored["points"],
+        band_=scored["band"],
     )

@@ -17,6 +17,7 @@ __all__ = [
     "beeswarm",
     "calibration",
     "gains",
+    "performance_over_time",
     "psi_by_feature",
     "qini",
     "readout",
@@ -42,59 +43,140 @@ def _pyplot() -> Any:
     return plt
 
 
-def waterfall(explanation: Any, account_id: Any, as_of: Any = None, max_features: int = 12, lang: str = "en") -> Any:
-    """How one score was built: base value, the largest contributions, the margin.
+_WATERFALL_WORDS = {
+    "en": {
+        "title": "account {account}{when}: PD {pd} (calibrated), {points} points, band {band}",
+        "when": " at {date}",
+        "sub": "log-odds of default: average account {base:.2f}, this account {margin:.2f} before calibration",
+        "x": "log-odds of default (each bar adds one reason's contributions to the average)",
+        "rest": "{n} other reasons",
+        "protected": "protected attributes (never a reason)",
+        "none": "no reason raises this account's risk above the average",
+    },
+    "zh": {
+        "title": "账户 {account}{when}：违约概率 {pd}（校准后），{points} 分，等级 {band}",
+        "when": "（{date}）",
+        "sub": "违约对数几率：平均账户 {base:.2f}，本账户 {margin:.2f}（校准前）",
+        "x": "违约对数几率（每条表示一个原因在平均值上增加的贡献）",
+        "rest": "其他 {n} 个原因",
+        "protected": "受保护属性（不作为原因）",
+        "none": "没有原因使该账户风险高于平均水平",
+    },
+}
 
-    Bars run from the base value (the average margin) to the account's margin,
-    largest contributions first (the rest summed in one bar); the account's
-    reason texts are printed under the chart.
+
+def waterfall(explanation: Any, account_id: Any, as_of: Any = None, max_reasons: int = 10, lang: str = "en") -> Any:
+    """How one score was built, reason by reason: the bars are the reasons ``reason_codes`` states.
+
+    Bars start at the base value (the average account's margin) and each adds
+    one reason's summed contributions: first the reasons ``reason_codes`` gives
+    for this score, in its order and with its values (numbered as the texts
+    under the chart), then the other reasons (those that lower the risk, or
+    rank below the top), largest first, the rest summed in one bar. The title
+    gives the calibrated PD, the score points and the band. Chinese (``lang="zh"``)
+    is drawn with Noto Sans CJK SC (``riskscore[plots]`` installs it).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    from riskscore.reasons import LANGUAGES, load_reason_catalogue
+
+    if lang not in LANGUAGES:
+        raise ValueError(f"lang must be one of {list(LANGUAGES)}; got {lang!r}")
+    if int(max_reasons) != max_reasons or max_reasons < 1:
+        raise ValueError(f"max_reasons must be a whole number >= 1; got {max_reasons!r}")
     plt = _pyplot()
-    row = explanation.for_account(account_id, as_of)
-    order = row["contribution"].abs().sort_values(ascending=False).index
-    shown = list(order[:max_features])
-    rest = row.loc[order[max_features:], "contribution"].sum()
-    labels = [f"{f} = {_short(row.loc[f, 'value'])}" for f in shown]
-    values = list(row.loc[shown, "contribution"])
-    if len(order) > max_features:
-        labels.append(f"{len(order) - max_features} other features")
-        values.append(float(rest))
-    base = explanation.base_value
-    starts = base + np.concatenate([[0.0], np.cumsum(values)[:-1]])
-    fig_height = 1.2 + 0.38 * len(values) + 0.3 * 4
-    fig, ax = plt.subplots(figsize=(9, fig_height))
-    y = np.arange(len(values))[::-1]
-    colours = ["#c0392b" if v > 0 else "#2471a3" for v in values]
-    ax.barh(y, values, left=starts, color=colours, height=0.6)
-    ax.set_yticks(y, labels, fontsize=8)
-    ax.axvline(base, color="grey", lw=0.8, ls="--")
-    margin = base + sum(values)
-    ax.axvline(margin, color="black", lw=0.8)
-    ax.set_xlabel("log-odds of default (contributions add up from the base value to the margin)")
-    when = "" if as_of is None else f" at {pd.Timestamp(as_of).date()}"
-    ax.set_title(
-        f"account {account_id}{when}\nmargin {margin:.2f} = base {base:.2f} + contributions "
-        f"(PD before calibration {_sigmoid(margin):.1%})",
-        fontsize=10,
-    )
-    ends = starts + np.asarray(values)
-    low, high = min(starts.min(), ends.min(), base), max(starts.max(), ends.max(), base)
-    pad = 0.05 * (high - low or 1.0)
-    ax.set_xlim(low - pad, high + pad)
+    explanation.for_account(account_id, as_of)  # one row, or a clear error
     index = explanation.values.index
     mask = np.asarray(index.get_level_values("account_id") == account_id)
     if as_of is not None:
         mask &= np.asarray(index.get_level_values("as_of") == pd.Timestamp(as_of))
     sub = _subset(explanation, mask)
+    sums = sub.reason_contributions().iloc[0]
     reasons = sub.reason_codes(lang=lang)
-    text = "\n".join(f"{r.rank}. {r.text}" for r in reasons.itertuples()) or "no risk-increasing reason"
-    fig.text(0.01, 0.01, text, fontsize=8, va="bottom", ha="left", wrap=True)
-    fig.subplots_adjust(left=0.38, bottom=0.1 + 0.045 * max(1, len(reasons)), top=0.92)
+    words, cat = _WATERFALL_WORDS[lang], load_reason_catalogue()
+    lead = [str(c) for c in reasons["reason_code"]]
+    others = sums.drop(lead)
+    others = others[others != 0].reindex(others[others != 0].abs().sort_values(ascending=False, kind="stable").index)
+    room = max(0, int(max_reasons) - len(lead))
+    shown, rest = lead + [str(c) for c in others.index[:room]], others.iloc[room:]
+
+    def title(code: str) -> str:
+        if code == "(protected)":
+            return words["protected"]
+        entry = cat.reasons.get(code, cat.fallback)
+        return str(entry["title"][lang])
+
+    labels = [f"{i + 1}. {title(c)}" if i < len(lead) else title(c) for i, c in enumerate(shown)]
+    values = [float(sums[c]) for c in shown]
+    if len(rest):
+        labels.append(words["rest"].format(n=len(rest)))
+        values.append(float(rest.sum()))
+    base = explanation.base_value
+    margin = base + float(sums.sum())
+    starts = base + np.concatenate([[0.0], np.cumsum(values)[:-1]])
+    lines = max(1, len(reasons))
+    height = 1.3 + 0.42 * len(values) + 0.8 + 0.17 * lines  # title, bars, axis label, the reason texts
+    with plt.rc_context(_font_rc(lang)):
+        fig, ax = plt.subplots(figsize=(10, height))
+        y = np.arange(len(values))[::-1]
+        colours = ["#c0392b" if v > 0 else "#2471a3" for v in values]
+        ax.barh(y, values, left=starts, color=colours, height=0.6)
+        ax.set_yticks(y, labels, fontsize=9)
+        for yi, start, v in zip(y, starts, values, strict=True):
+            ax.text(start + v, yi, f" {v:+.2f} ", va="center", ha="left" if v >= 0 else "right", fontsize=8)
+        ax.axvline(base, color="grey", lw=0.8, ls="--")
+        ax.axvline(margin, color="black", lw=0.8)
+        ax.set_xlabel(words["x"], fontsize=9)
+        when = "" if as_of is None else words["when"].format(date=pd.Timestamp(as_of).date())
+        p = float(sub.pd_.iloc[0]) if sub.pd_ is not None else _sigmoid(margin)
+        shown_pd = ">99.9%" if p > 0.999 else "<0.1%" if p < 0.001 else f"{p:.1%}"
+        points = "-" if sub.points_ is None else f"{float(sub.points_.iloc[0]):.0f}"
+        band = "-" if sub.band_ is None else str(sub.band_.iloc[0])
+        ax.set_title(
+            words["title"].format(account=account_id, when=when, pd=shown_pd, points=points, band=band)
+            + "\n"
+            + words["sub"].format(base=base, margin=margin),
+            fontsize=10,
+        )
+        ends = starts + np.asarray(values)
+        low, high = min(starts.min(), ends.min(), base), max(starts.max(), ends.max(), base)
+        pad = 0.12 * (high - low or 1.0)
+        ax.set_xlim(low - pad, high + pad)
+        text = "\n".join(f"{r.rank}. {r.text}" for r in reasons.itertuples()) or words["none"]
+        fig.text(0.01, 0.01, text, fontsize=8, va="bottom", ha="left", wrap=True)
+        fig.subplots_adjust(left=0.36, bottom=(0.75 + 0.17 * lines) / height, top=1 - 0.6 / height)
     return fig
+
+
+def _font_rc(lang: str) -> dict[str, Any]:
+    """Matplotlib settings that draw ``lang``: for Chinese, a CJK font found (or a clear error)."""
+    if lang != "zh":
+        return {}
+    from matplotlib import font_manager
+
+    path = _cjk_font()
+    font_manager.fontManager.addfont(str(path))
+    name = font_manager.FontProperties(fname=str(path)).get_name()
+    return {"font.family": [name, "DejaVu Sans"], "axes.unicode_minus": False}
+
+
+def _cjk_font() -> Any:
+    """The Noto Sans CJK SC file of the ``mplfonts`` package (the ``plots`` extra), found without importing it."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("mplfonts")
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            path = Path(folder) / "fonts" / "NotoSansCJKsc-Regular.otf"
+            if path.is_file():
+                return path
+    raise ImportError(
+        "a Chinese chart needs a CJK font, or its text would be drawn as empty boxes: "
+        "pip install 'riskscore[plots]' (it installs mplfonts, with Noto Sans CJK SC)"
+    )
 
 
 def beeswarm(explanation: Any, max_features: int = 15, max_points: int = 5000, random_state: int = 0) -> Any:
@@ -127,13 +209,46 @@ def beeswarm(explanation: Any, max_features: int = 15, max_points: int = 5000, r
             colour = column.rank(pct=True).to_numpy()
         jitter = rng.uniform(-0.3, 0.3, len(x))
         missing = np.isnan(colour)
-        ax.scatter(x[~missing], i + jitter[~missing], c=colour[~missing], cmap="coolwarm", s=4, vmin=0, vmax=1)
+        dots = ax.scatter(x[~missing], i + jitter[~missing], c=colour[~missing], cmap="coolwarm", s=4, vmin=0, vmax=1)
         ax.scatter(x[missing], i + jitter[missing], color="lightgrey", s=4)
     ax.set_yticks(range(len(top)), list(top[::-1]), fontsize=8)
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_xlabel("contribution to the log-odds of default")
     ax.set_title(f"contributions of the {len(top)} most influential features ({len(values):,} observations)")
+    if len(top):
+        bar = fig.colorbar(dots, ax=ax, pad=0.01, fraction=0.04, ticks=[0, 1])
+        bar.ax.set_yticklabels(["low", "high"])
+        bar.set_label("feature value (rank within the feature; grey: missing or a category)", fontsize=8)
     fig.subplots_adjust(left=0.32)
+    return fig
+
+
+def performance_over_time(by_period: pd.DataFrame, sample: Any = None, metric: str = "auc") -> Any:
+    """A metric per period (``evaluate(..., by="as_of").by_period``), coloured by sample when given.
+
+    ``sample`` is one label per period (development, hold-out, out of time):
+    in-sample months read high, so a reader must see which points are which.
+    """
+    plt = _pyplot()
+    if metric not in by_period.columns:
+        raise ValueError(f"metric must be a column of by_period; got {metric!r}, known: {list(by_period.columns)}")
+    dates = pd.DatetimeIndex(by_period.index)
+    labels = np.full(len(dates), "all", dtype=object) if sample is None else np.asarray(sample, dtype=object)
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    colours = {"before training": "tab:grey", "development": "tab:orange", "hold-out": "tab:purple",
+               "out of time": "tab:blue", "all": "tab:blue"}  # fmt: skip
+    ax.plot(dates, by_period[metric].to_numpy(), color="lightgrey", lw=1, zorder=1)
+    for name in dict.fromkeys(labels.tolist()):
+        mask = labels == name
+        ax.scatter(dates[mask], by_period[metric].to_numpy()[mask], color=colours.get(str(name), "tab:green"),
+                   label=str(name), zorder=2, s=22)  # fmt: skip
+    ax.set_xlabel("as_of (month start)")
+    ax.set_ylabel(metric.upper() if metric in ("auc", "ks") else metric)
+    ax.set_title(f"{metric.upper() if metric in ('auc', 'ks') else metric} per month, by sample")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
     return fig
 
 
@@ -175,13 +290,9 @@ def _subset(explanation: Any, mask: np.ndarray) -> Any:
         catalogue=explanation.catalogue,
         pd_=None if explanation.pd_ is None else explanation.pd_[mask],
         model_version=explanation.model_version,
+        points_=None if explanation.points_ is None else explanation.points_[mask],
+        band_=None if explanation.band_ is None else explanation.band_[mask],
     )
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return "NaN" if np.isnan(value) else f"{value:.4g}"
-    return str(value)
 
 
 def _sigmoid(x: float) -> float:

@@ -358,18 +358,22 @@ min_split_gain, max_bin, early_stopping_rounds : optional
             truth = conform_labels(self, y, len(y), fitting=False)
             return float(roc_auc_score(truth, self.predict_proba(X)[:, 1], sample_weight=sample_weight))
         p = self.predict_proba(X)[:, 1]
+        out = self.scale(p, X.index if isinstance(X, pd.DataFrame) else None)
+        out.attrs["model_version"] = self.version_
+        return out
+
+    def scale(self, p: Any, index: Any = None) -> pd.DataFrame:
+        """``pd``, ``points`` and ``band`` of calibrated PDs ``p``: what :meth:`score` gives, without predicting."""
+        p = np.asarray(p, dtype=np.float64)
         scale = points_scale(self)
-        index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(p))
-        out = pd.DataFrame(
+        return pd.DataFrame(
             {
                 "pd": p,
                 "points": points_of(p, scale["base_points"], scale["base_odds"], scale["pdo"]),
                 "band": band_of(p, bands_of(self)),
             },
-            index=index,
+            index=pd.RangeIndex(len(p)) if index is None else index,
         )
-        out.attrs["model_version"] = self.version_
-        return out
 
     def explain(self, X: Any, chunk_size: int = 20_000) -> Any:
         """Exact contributions of every feature to each row's margin: a :class:`riskscore.Explanation`.

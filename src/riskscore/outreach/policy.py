@@ -59,7 +59,7 @@ from typing import Any
 from riskscore.errors import PolicyError
 from riskscore.outreach.banned import BannedContent, compile_pattern
 
-__all__ = ["PROFILES", "SCOPES", "OutreachPolicy", "Rule"]
+__all__ = ["JURISDICTIONS", "PROFILES", "SCOPES", "OutreachPolicy", "Rule", "profile_for_zone"]
 
 PROFILES: tuple[str, ...] = ("cn-2026", "us-regf", "uk-conc")
 """Profiles shipped with the package (``OutreachPolicy.load(name)``)."""
@@ -98,6 +98,26 @@ _HEADER: dict[str, type | tuple[type, ...]] = {
 _LANGS = ("en", "zh")
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _WINDOW = re.compile(r"^(\d+(?:\.\d+)?)h$")
+
+
+JURISDICTIONS: tuple[tuple[str, str], ...] = (
+    ("America/", "us-regf"),
+    ("Pacific/Honolulu", "us-regf"),
+    ("Europe/London", "uk-conc"),
+    ("Asia/Shanghai", "cn-2026"),
+    ("Asia/Chongqing", "cn-2026"),
+    ("Asia/Urumqi", "cn-2026"),
+    ("PRC", "cn-2026"),
+)
+"""Time-zone prefixes and the shipped profile of their jurisdiction."""
+
+
+def profile_for_zone(zone: str) -> str | None:
+    """The shipped profile whose jurisdiction holds the IANA ``zone``, or None."""
+    for prefix, profile in JURISDICTIONS:
+        if str(zone).startswith(prefix):
+            return profile
+    return None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ class ReasonCatalogue:
     fallback: dict[str, Any]
     special: tuple[dict[str, Any], ...]
     stems: dict[str, dict[str, str]]
+    terms: dict[str, dict[str, str]]  # a lender's own column -> how a borrower reads it, per language
 
     def reason_for(self, feature: str, group: str | None) -> str | None:
         """The reason code of a feature, ``None`` for a protected attribute."""
@@ -43,15 +44,28 @@ class ReasonCatalogue:
             return self.group_reason[group]
         return str(self.fallback["code"])
 
-    def what(self, feature: str, description: str | None, lang: str) -> str:
-        """What the feature measures, in ``lang``."""
+    def what(self, feature: str, description: str | None, lang: str) -> str | None:
+        """What the feature measures, in ``lang``; None when it cannot be said without a raw column name.
+
+        A lender's own column (an extra account or statement column) is named
+        through the catalogue's ``terms`` only; a feature outside riskscore's
+        naming grammar, or a column without a term, has no words a borrower
+        could read, and its reason is stated by its title alone.
+        """
         stem, window, column = self._stem(feature)
-        if lang == "en":
-            return description if description else feature
+        term = None if column is None else self.terms.get(column)
+        if column is not None and term is None:
+            return None
         entry = self.stems.get(stem)
+        if lang == "en":
+            if not description or (entry is None and column is None):
+                return None
+            if term is not None and column is not None:
+                return description.replace(f"account attribute {column}", term["en"]).replace(column, term["en"])
+            return description
         if entry is None:
-            return feature
-        return entry["zh"].format(w=window or "", col=column or "")
+            return None
+        return entry["zh"].format(w=window or "", col="" if term is None else term["zh"])
 
     def unit(self, feature: str) -> str:
         """How the feature's value is shown: pct, days, count, amount, ratio, number or text."""
@@ -145,4 +159,5 @@ def load_reason_catalogue(version: str = "1") -> ReasonCatalogue:
         fallback=doc["fallback"],
         special=tuple(doc.get("special", ())),
         stems=doc["stems"],
+        terms=doc.get("terms", {}),
     )
