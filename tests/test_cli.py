@@ -368,3 +368,25 @@ def test_monitor_compares_the_book_with_the_training_population(folder: Path) ->
     assert "the 5 features the model uses most" in done.stdout and "roll rates from 2024-09-01" in done.stdout
     early = run("monitor", "--model", str(bundle), "--data", str(events_dir), "--as-of", "2001-01-01")
     assert early.returncode == 2 and "--as-of 2001-01-01 must be after the data's first event" in early.stderr
+
+
+def test_day_first_dates_in_a_batch_fail_as_the_event_data_would(folder: Path, tmp_path: Path) -> None:
+    """Issue #16: a batch whose input had day-first dates exited 0 with most of the book in _errors.parquet."""
+    events = rs.EventData.from_dir(folder / "events")
+    keep = set(events.accounts["account_id"].head(150))
+    data = tmp_path / "dayfirst"
+    data.mkdir()
+    for name, table in events.tables.items():
+        part = table[table["account_id"].isin(keep)].copy()
+        if name == "statements":
+            part["statement_date"] = part["statement_date"].dt.strftime("%d/%m/%Y")
+        part.to_csv(data / f"{name}.csv", index=False)
+    with pytest.raises(rs.DataValidationError) as direct:
+        rs.EventData.from_dir(data)
+    assert "statements.statement_date: must be a date in ISO 8601 form" in str(direct.value)
+    done = run("score", "--model", str(folder / "bundle"), "--data", str(data), "--as-of", "2024-12-01", "--out",
+               str(tmp_path / "out"), "--jobs", "1")  # fmt: skip
+    assert done.returncode == 2 and "more than --max-error-share 1.0%" in done.stderr
+    assert len(problems(done.stderr)) == 1 + done.stderr.count("INFO ")  # one error line beside the chunk log
+    errors = rs.read_scores(tmp_path / "out", errors=True)
+    assert len(errors) and errors["reason"].str.contains("statements.statement_date: must be a date in ISO 8601").all()

@@ -468,6 +468,12 @@ def future_edit(draw: st.DrawFn, family: str) -> tuple[rs.EventData, rs.EventDat
     """A portfolio, the same portfolio with events at or after as_of edited, and one observation."""
     seed = draw(st.integers(0, 5000))
     events, _ = datasets.make_portfolio(n_accounts=12, months=8, seed=seed)
+    # The lender's own statement fields (used by default): a number and a two-level code.
+    own = events.statements.assign(
+        fee=events.statements["balance"] * 0.01,
+        stage=np.where(events.statements["statement_date"].dt.month % 2 == 0, "even", "odd"),
+    )
+    events = rs.EventData(**{**events.tables, "statements": own}, protected=events.protected)
     table_name = FAMILIES[family].TABLE if family not in ("account", "customer") else "statements"
     table = getattr(events, table_name)
     assume(table is not None and len(table) > 0)  # a small portfolio may hold no loan
@@ -521,7 +527,9 @@ def future_edit(draw: st.DrawFn, family: str) -> tuple[rs.EventData, rs.EventDat
         drop = future & (rng.random(len(df)) < 0.5)
         df = df[~drop].copy()
         still = df[col] >= as_of
-        for value_col in ("balance", "payment", "dpd", "amount", "amount_due"):
+        if name == "statements":
+            df.loc[still, "stage"] = np.where(df.loc[still, "stage"] == "even", "odd", "even")
+        for value_col in ("balance", "payment", "dpd", "amount", "amount_due", "fee"):
             if value_col in df.columns and not (name == "installments" and value_col != "amount_due"):
                 df.loc[still, value_col] = df.loc[still, value_col] * 3 + (1 if value_col != "dpd" else 30)
         if name == "transactions":
@@ -614,3 +622,46 @@ def test_an_accounts_features_do_not_depend_on_the_other_accounts() -> None:
         sub = rs.EventData(**tables, protected=events.protected)
         chunk = builder.transform(sub, obs[obs["account_id"].isin(keep)])
         pd.testing.assert_frame_equal(chunk, whole.loc[chunk.index], check_exact=True)
+
+
+def test_the_lenders_own_statement_fields_are_used_by_default() -> None:
+    """Issue #15, item 1: every usable extra statement column becomes features; identifiers and text never do."""
+    events = datasets.load_sample()
+    st_ = events.statements
+    rng = np.random.default_rng(0)
+    own = st_.assign(
+        fee=np.round(st_["balance"] * 0.02, 2),
+        stage=np.where(st_["dpd"] > 0, "late", np.where(st_["payment"] > 0, "paid", "no-payment")),
+        statement_ref=rng.permutation(len(st_)) + 10**8,  # unique per statement: an identifier
+        agent_note=[f"called {i}" for i in range(len(st_))],  # free text
+        age=35,  # a protected attribute in statements too
+    )
+    rich = rs.EventData(**{**events.tables, "statements": own}, protected=events.protected)
+    builder = FeatureBuilder().fit(rich)
+    names = list(builder.catalogue_.index)
+    assert {"stmt_extra_fee_last", "stmt_extra_fee_change", "stmt_extra_fee_mean_90d", "stmt_extra_stage_last",
+            "stmt_extra_stage_count_late_90d", "stmt_extra_stage_count_nopayment_365d"} <= set(names)  # fmt: skip
+    for col in ("statement_ref", "agent_note", "age"):
+        assert not any(n.startswith(f"stmt_extra_{col}_") for n in names), col
+        assert f"statements.{col}" in builder.excluded_, col
+    assert "every one of its" in builder.excluded_["statements.statement_ref"]
+    assert builder.catalogue_.loc["stmt_extra_stage_count_late_90d", "direction"] == 0
+    assert builder.catalogue_.loc["stmt_extra_fee_mean_90d", "group"] == "statement_extra"
+    account = st_.loc[st_["dpd"] > 0, "account_id"].iloc[0]
+    rows = own[(own["account_id"] == account) & (own["statement_date"] < "2024-07-01")].sort_values("statement_date")
+    obs = pd.DataFrame({"account_id": [account], "as_of": [T("2024-07-01")]})
+    row = builder.transform(rich, obs).iloc[0]
+    check(row, {"stmt_extra_fee_last": rows["fee"].iloc[-1], "stmt_extra_fee_prev": rows["fee"].iloc[-2],
+                "stmt_extra_fee_change": rows["fee"].iloc[-1] - rows["fee"].iloc[-2]})  # fmt: skip
+    recent = rows[rows["statement_date"] >= T("2024-07-01") - pd.Timedelta(days=90)]
+    assert row["stmt_extra_stage_count_late_90d"] == (recent["stage"] == "late").sum()
+    assert row["stmt_extra_stage_last"] == rows["stage"].iloc[-1]
+    # An explicit choice restricts; () uses none; an unusable column asked for is refused, naming why.
+    only = FeatureBuilder(statement_columns=["fee"]).fit(rich)
+    assert not any("stage" in n for n in only.catalogue_.index) and "stmt_extra_fee_last" in only.catalogue_.index
+    assert not any("extra" in n for n in FeatureBuilder(statement_columns=()).fit(rich).catalogue_.index)
+    with pytest.raises(ValueError, match=r"'statement_ref': every one of its .* an identifier"):
+        FeatureBuilder(statement_columns=["statement_ref"]).fit(rich)
+    # The fitted builder round-trips (a bundle's manifest) and rebuilds the very same features.
+    again = FeatureBuilder.from_dict(builder.to_dict())
+    pd.testing.assert_frame_equal(again.transform(rich, obs), builder.transform(rich, obs))

@@ -30,13 +30,14 @@ class FitOptions:
     """What the builder tells every family's ``fit(events, options)``.
 
     ``excluded``: account columns never to use (protected, operational);
-    ``statement_columns``: the lender's own statement fields to summarise;
+    ``statement_columns``: the lender's own statement fields to summarise
+    (None: every usable one);
     ``essential_categories``: spending categories counted as essential (None:
     the family's default).
     """
 
     excluded: frozenset[str]
-    statement_columns: tuple[str, ...] = ()
+    statement_columns: tuple[str, ...] | None = None
     essential_categories: frozenset[str] | None = None
 
 
@@ -118,9 +119,14 @@ class Context:
         return max(self.windows, key=lambda w: w.seconds)
 
 
-def blank_where(values: dict[str, np.ndarray], no_history: np.ndarray, keep: str) -> dict[str, np.ndarray]:
-    """NaN for observations without any history in the family, except the count ``keep``."""
+def blank_where(values: dict[str, Any], no_history: np.ndarray, keep: str) -> dict[str, Any]:
+    """NaN for observations without any history in the family, except the count ``keep``.
+
+    A categorical (a lender's code) is already empty where there is no history.
+    """
     for name, column in values.items():
+        if isinstance(column, pd.Categorical):
+            continue
         column = np.asarray(column, dtype=np.float64)  # counts may come out as integers
         if name != keep:
             column[no_history] = np.nan

@@ -197,10 +197,14 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         Threads for ``transform``: ``None`` or -1 uses every core, 1 runs
         serially (e.g. inside a process pool). Accounts are split into ranges;
         the result does not depend on ``n_jobs``.
-    statement_columns : sequence of str, default=()
-        Further numeric columns of ``statements`` (the lender's own status
-        code, fees, ...) to summarise: latest and previous value, and the
-        mean, minimum and maximum per window (``stmt_extra_<column>_*``).
+    statement_columns : sequence of str, optional
+        The lender's own columns of ``statements`` (a status code, fees, ...)
+        to summarise as ``stmt_extra_<column>_*``; by default every column
+        outside the data contract that is not protected, an identifier, a
+        personal detail or free text. Numbers: latest and previous value,
+        their change, and the mean, minimum and maximum per window; text
+        codes with few levels: the latest level and, per window, the
+        statements with each level. ``()`` uses none.
 
     Attributes
     ----------
@@ -234,7 +238,7 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         allow_protected: Sequence[str] = (),
         essential_categories: Sequence[str] | None = None,
         n_jobs: int | None = None,
-        statement_columns: Sequence[str] = (),
+        statement_columns: Sequence[str] | None = None,
     ) -> None:
         self.windows = windows
         self.families = families
@@ -297,7 +301,8 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         )
         fitted: dict[str, dict[str, Any]] = {}
         for name in families:
-            options = FitOptions(frozenset(excluded), tuple(self.statement_columns), essential)
+            chosen = None if self.statement_columns is None else tuple(self.statement_columns)
+            options = FitOptions(frozenset(excluded), chosen, essential)
             fitted[name] = FAMILIES[name].fit(events, options)
             for col, why in fitted[name].get("skipped", {}).items():  # columns a family cannot use
                 excluded[col] = why
@@ -411,7 +416,7 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
             problems.append(Problem("accounts", "customer_id", "required_column", "the fitted builder uses it"))
         if "repayment" in self.families_ and events.statements is not None:
             fitted = self.fitted_["repayment"]
-            for col in ["min_due"] * bool(fitted["min_due"]) + list(fitted.get("extra", [])):
+            for col in ["min_due"] * bool(fitted["min_due"]) + [*fitted.get("extra", []), *fitted.get("coded", {})]:
                 if col not in events.statements.columns:
                     problems.append(Problem("statements", col, "required_column", f"the fitted builder uses {col}"))
         if problems:

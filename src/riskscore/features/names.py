@@ -16,6 +16,7 @@ __all__ = [
     "account_column",
     "account_feature_name",
     "feature_name",
+    "level_token",
     "split_window",
     "statement_extra",
     "velocity_windows",
@@ -24,7 +25,9 @@ __all__ = [
 
 _TRAILING_WINDOW = re.compile(r"_(?P<days>\d+)d(?:_(?P<long>\d+)d)?$")
 _ANY_WINDOW = re.compile(r"_(\d+)d(?=_|$)")
-_EXTRA = re.compile(r"^stmt_extra_(?P<column>.+?)_(?P<stat>last|prev|mean|min|max)(?:_(?P<days>\d+)d)?$")
+_EXTRA = re.compile(
+    r"^stmt_extra_(?P<column>.+?)_(?P<stat>last|prev|change|mean|min|max|count_[0-9a-z]+)(?:_(?P<days>\d+)d)?$"
+)
 _VELOCITY = re.compile(r"^txn_amount_velocity_(\d+)d_(\d+)d$")
 
 
@@ -59,6 +62,8 @@ def statement_extra(name: str) -> tuple[str, str] | None:
 
     >>> statement_extra("stmt_extra_pay_status_mean_90d")
     ('pay_status', 'mean')
+    >>> statement_extra("stmt_extra_status_code_count_late_90d")  # statements whose code was "late"
+    ('status_code', 'count_late')
     """
     match = _EXTRA.match(name)
     return (match["column"], match["stat"]) if match else None
@@ -68,6 +73,13 @@ def velocity_windows(name: str) -> tuple[int, int] | None:
     """``(short, long)`` windows in days of a spending-velocity feature, else None."""
     match = _VELOCITY.match(name)
     return (int(match[1]), int(match[2])) if match else None
+
+
+def level_token(level: object) -> str:
+    """A level of a lender's code as a name part: lower case letters and digits (``-1`` reads ``m1``)."""
+    text = re.sub(r"^-(?=\d)", "m", str(level).strip().lower())
+    token = re.sub(r"[^0-9a-z]+", "", text) or "blank"
+    return "l" + token if re.fullmatch(r"\d+d", token) else token
 
 
 def account_feature_name(column: str) -> str:

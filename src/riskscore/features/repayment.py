@@ -17,6 +17,7 @@ import pandas as pd
 from riskscore.data import EventData
 from riskscore.features import engine as E
 from riskscore.features._base import Context, FeatureSpec, FitOptions, SpecList, Window, blank_where
+from riskscore.features.names import level_token
 
 NAME = "repayment"
 TABLE = "statements"
@@ -28,27 +29,59 @@ CONTRACT_COLUMNS = frozenset({"account_id", "statement_date", "balance", "paymen
 
 
 def fit(events: EventData, options: FitOptions) -> dict[str, Any]:
-    """What the family learns from the training data: which optional columns exist.
+    """What the family learns from the training data: which optional columns exist, and the lender's own fields.
 
-    ``options.statement_columns`` names further numeric statement columns of the
-    lender's own (a status code, fees charged, ...) to summarise as
-    ``stmt_extra_<column>_*``.
+    The lender's own statement columns (every column outside the contract, by
+    default; ``options.statement_columns`` to choose) are summarised as
+    ``stmt_extra_<column>_*``: numbers by their latest and previous value, the
+    change between them and the mean, minimum and maximum per window; text codes
+    with few levels (a status) by the latest level and, per window, the
+    statements with each level. Protected columns, identifiers, personal details
+    and free text are never used (``skipped``, with the reason, in the builder's
+    ``excluded_``).
     """
-    events_table, extra = events.statements, options.statement_columns
-    assert events_table is not None
+    from riskscore.features.account import frequent_levels, unusable
+
+    table, chosen = events.statements, options.statement_columns
+    assert table is not None
+    own = [c for c in table.columns if c not in CONTRACT_COLUMNS]
+    numeric: list[str] = []
+    coded: dict[str, list[str]] = {}
+    skipped: dict[str, str] = {}
     problems = []
-    for col in extra:
+    for col in own if chosen is None else list(chosen):
         if col in CONTRACT_COLUMNS:
             problems.append(f"{col!r} is a contract column with features of its own")
-        elif col not in events_table.columns:
+            continue
+        if col not in table.columns:
             problems.append(f"{col!r} is not a statements column")
-        elif not pd.api.types.is_numeric_dtype(events_table[col].dtype) or pd.api.types.is_bool_dtype(
-            events_table[col].dtype
+            continue
+        series = table[col]
+        why = "a protected attribute: never a feature" if col in options.excluded else unusable(str(col), series)
+        if why is None and not (
+            pd.api.types.is_numeric_dtype(series.dtype)
+            or isinstance(series.dtype, pd.CategoricalDtype)
+            or pd.api.types.is_string_dtype(series.dtype)
         ):
-            problems.append(f"{col!r} is not numeric (dtype {events_table[col].dtype})")
+            why = f"dtype {series.dtype} is neither numeric nor text"
+        if why is None and not pd.api.types.is_numeric_dtype(series.dtype):
+            levels = frequent_levels(series)
+            if len(levels) < 2:
+                why = "fewer than two values held by at least 30 statements each"
+            elif len({level_token(v) for v in levels}) < len(levels):
+                why = f"two of its {len(levels)} levels read the same as a feature-name part"
+            else:
+                coded[str(col)] = levels
+                continue
+        if why is not None:
+            if chosen is not None:
+                problems.append(f"{col!r}: {why}")
+            skipped[f"statements.{col}"] = why
+            continue
+        numeric.append(str(col))
     if problems:
-        raise ValueError(f"statement_columns must be numeric non-contract columns of statements; {'; '.join(problems)}")
-    return {"min_due": "min_due" in events_table.columns, "extra": list(extra)}
+        raise ValueError(f"statement_columns must be usable non-contract columns of statements; {'; '.join(problems)}")
+    return {"min_due": "min_due" in table.columns, "extra": numeric, "coded": coded, "skipped": skipped}
 
 
 def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec]:
@@ -78,14 +111,23 @@ def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec
         -1,
         "payment_pattern",
     )
+    coded = fitted.get("coded", {})
     for col in fitted.get("extra", []):
         add(f"extra_{col}_last", None, f"{col} on the latest statement", 0, "statement_extra")
         add(f"extra_{col}_prev", None, f"{col} on the statement before the latest", 0, "statement_extra")
+        add(f"extra_{col}_change", None, f"change of {col} from the statement before the latest", 0,
+            "statement_extra")  # fmt: skip
+    for col in coded:
+        add(f"extra_{col}_last", None, f"{col} on the latest statement", 0, "statement_extra")
     for w in windows:
         for col in fitted.get("extra", []):
             add(f"extra_{col}_mean", w, f"mean {col} of statements {{w}}", 0, "statement_extra")
             add(f"extra_{col}_min", w, f"lowest {col} of statements {{w}}", 0, "statement_extra")
             add(f"extra_{col}_max", w, f"highest {col} of statements {{w}}", 0, "statement_extra")
+        for col, levels in coded.items():
+            for level in levels:
+                add(f"extra_{col}_count_{level_token(level)}", w, f"statements {{w}} with {col} {level}", 0,
+                    "statement_extra")  # fmt: skip
         add("count", w, "statements {w}", 0, "statement_history")
         add("dpd_max", w, "highest days past due {w}", 1, "recent_delinquency")
         add("late_count", w, "statements past due {w}", 1, "recent_delinquency")
@@ -105,7 +147,7 @@ def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec
     return specs.specs
 
 
-def compute(ctx: Context) -> dict[str, np.ndarray]:
+def compute(ctx: Context) -> dict[str, Any]:
     """Every feature of this family, per observation in sorted order."""
     st, code, index = ctx.table("statements", "statement_date")
     obs = ctx.obs
@@ -132,7 +174,7 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
 
     start = index.start(obs)
     hi = index.before(obs)
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {}
     out["stmt_history_count"] = (hi - start).astype(np.float64)
     t_as_of = obs.as_of / E.DAY
     out["stmt_days_since_last"] = t_as_of - E.last(days, start, hi)
@@ -151,6 +193,12 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
     for col, values in extras.items():
         out[f"stmt_extra_{col}_last"] = E.last(values, start, hi)
         out[f"stmt_extra_{col}_prev"] = E.last(values, start, before_last)
+        out[f"stmt_extra_{col}_change"] = out[f"stmt_extra_{col}_last"] - out[f"stmt_extra_{col}_prev"]
+    coded = {col: (levels, _level_codes(st[col], levels)) for col, levels in ctx.fitted.get("coded", {}).items()}
+    for col, (levels, codes) in coded.items():
+        latest = E.last(np.where(codes >= 0, codes, np.nan), start, hi)
+        at = np.where(np.isnan(latest), -1, latest).astype(np.int64)
+        out[f"stmt_extra_{col}_last"] = pd.Categorical.from_codes(at, dtype=pd.CategoricalDtype(levels))
 
     late_n = E.Counter(late)
     over_n = E.Counter(overlimit)
@@ -184,6 +232,9 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
             )
             out[f"stmt_extra_{col}_min_{s}"] = E.range_min(values, lo, hi)
             out[f"stmt_extra_{col}_max_{s}"] = E.range_max(values, lo, hi)
+        for col, (levels, codes) in coded.items():
+            for k, level in enumerate(levels):
+                out[f"stmt_extra_{col}_count_{level_token(level)}_{s}"] = E.Counter(codes == k)(lo, hi)
         out[f"stmt_count_{s}"] = count
         out[f"stmt_dpd_max_{s}"] = E.range_max(dpd, lo, hi)
         out[f"stmt_late_count_{s}"] = late_n(lo, hi)
@@ -213,3 +264,10 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
             out[f"stmt_below_min_count_{s}"] = below_n(lo, hi)
     assert all(len(v) == n_obs for v in out.values())
     return blank_where(out, hi == start, keep="stmt_history_count")
+
+
+def _level_codes(column: pd.Series, levels: list[str]) -> np.ndarray:
+    """The fitted level of each statement's code (-1: missing or a level unseen at fit)."""
+    position = {level: k for k, level in enumerate(levels)}
+    text = column.astype(object).where(column.notna(), None)
+    return np.asarray([position.get(str(v), -1) if v is not None else -1 for v in text], dtype=np.int64)

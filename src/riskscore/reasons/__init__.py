@@ -79,7 +79,8 @@ class ReasonCatalogue:
             return base, window, None
         extra = statement_extra(base)
         if extra:
-            return f"stmt_extra_*_{extra[1]}", window, extra[0]
+            stat = "count" if extra[1].startswith("count_") else extra[1]
+            return f"stmt_extra_*_{stat}", window, extra[0]
         column = account_column(base)
         if column is not None:
             return "acct_*", window, column
@@ -103,7 +104,7 @@ def format_value(value: Any, unit: str, lang: str) -> str:
         return f"{v:,.0f}"
     if unit == "ratio":
         return f"{v:.2f}"
-    return f"{v:g}"
+    return _plain_number(v)
 
 
 def format_values(values: Any, unit: str, lang: str) -> list[str]:
@@ -125,7 +126,14 @@ def format_values(values: Any, unit: str, lang: str) -> list[str]:
         return [missing if v is None else f"{v:,.0f}" for v in floats]
     if unit == "ratio":
         return [missing if v is None else f"{v:.2f}" for v in floats]
-    return [missing if v is None else f"{v:g}" for v in floats]
+    return [missing if v is None else _plain_number(v) for v in floats]
+
+
+def _plain_number(v: float) -> str:
+    """A number as a person writes it: 2,900; 1.33; -1 (never 1.33333 or 2.9e+03)."""
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.2f}".rstrip("0").rstrip(".") if v != int(v) else f"{v:.0f}"
 
 
 def is_protected(feature: str) -> bool:
