@@ -102,6 +102,9 @@ def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec
     add("util_last", None, "utilisation (balance / credit limit) on the latest statement", 1, "utilisation")
     add("pay_ratio_last", None, "latest payment as a share of the previous balance", -1, "payment_pattern")
     add("balance_last", None, "balance on the latest statement", 0, "balance_level")
+    add("balance_prev", None, "balance on the statement before the latest", 0, "balance_level")
+    add("payment_last", None, "amount paid in the cycle of the latest statement", 0, "payment_pattern")
+    add("payment_prev", None, "amount paid in the cycle before the latest", 0, "payment_pattern")
     add("dpd_prev", None, "days past due on the statement before the latest", 1, "recent_delinquency")
     add("util_prev", None, "utilisation on the statement before the latest", 1, "utilisation")
     add(
@@ -129,6 +132,12 @@ def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec
                 add(f"extra_{col}_count_{level_token(level)}", w, f"statements {{w}} with {col} {level}", 0,
                     "statement_extra")  # fmt: skip
         add("count", w, "statements {w}", 0, "statement_history")
+        add("balance_mean", w, "mean balance of statements {w}", 0, "balance_level")
+        add("balance_min", w, "lowest balance of statements {w}", 0, "balance_level")
+        add("balance_max", w, "highest balance of statements {w}", 0, "balance_level")
+        add("payment_mean", w, "mean amount paid per statement cycle {w}", 0, "payment_pattern")
+        add("payment_min", w, "lowest amount paid in a statement cycle {w}", 0, "payment_pattern")
+        add("payment_max", w, "highest amount paid in a statement cycle {w}", 0, "payment_pattern")
         add("dpd_max", w, "highest days past due {w}", 1, "recent_delinquency")
         add("late_count", w, "statements past due {w}", 1, "recent_delinquency")
         add("late_streak_max", w, "longest run of consecutive past-due statements {w}", 1, "recent_delinquency")
@@ -186,6 +195,9 @@ def compute(ctx: Context) -> dict[str, Any]:
     out["stmt_pay_ratio_last"] = E.last(pay_ratio, start, hi)
     out["stmt_balance_last"] = E.last(balance, start, hi)
     before_last = np.maximum(hi - 1, start)  # the range up to the statement before the latest
+    out["stmt_balance_prev"] = E.last(balance, start, before_last)
+    out["stmt_payment_last"] = E.last(payment, start, hi)
+    out["stmt_payment_prev"] = E.last(payment, start, before_last)
     out["stmt_dpd_prev"] = E.last(dpd, start, before_last)
     out["stmt_util_prev"] = E.last(util, start, before_last)
     out["stmt_pay_ratio_prev"] = E.last(pay_ratio, start, before_last)
@@ -225,6 +237,10 @@ def compute(ctx: Context) -> dict[str, Any]:
         lo = index.before(obs, w.seconds)
         s = w.label
         count = (hi - lo).astype(np.float64)
+        for name, values in (("balance", balance), ("payment", payment)):
+            out[f"stmt_{name}_mean_{s}"] = E.safe_div(E.range_sum(values, lo, hi), count)
+            out[f"stmt_{name}_min_{s}"] = E.range_min(values, lo, hi)
+            out[f"stmt_{name}_max_{s}"] = E.range_max(values, lo, hi)
         for col, values in extras.items():
             known = ~np.isnan(values)
             out[f"stmt_extra_{col}_mean_{s}"] = E.safe_div(
