@@ -40,18 +40,24 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_CSV = HERE.parent.parent / "shared" / "data" / "taiwan_credit_default" / "default_of_credit_card_clients.csv"
 DEMOGRAPHICS = ["SEX", "EDUCATION", "MARRIAGE", "AGE"]
 
+TUNED: dict[str, object] = {
+    "n_estimators": 400,
+    "learning_rate": 0.03,
+    "num_leaves": 15,
+    "min_child_samples": 50,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.8,
+    "reg_lambda": 1.0,
+}
+"""The lightly tuned LightGBM settings of the raw-column baselines (here and in taiwan_history.py)."""
 Method = Callable[[np.ndarray, np.ndarray, int], np.ndarray]  # (train rows, test rows, seed) -> PD of test rows
 
 
 def lightgbm_raw(raw: pd.DataFrame, y: np.ndarray, columns: list[str], tuned: bool) -> Method:
     import lightgbm as lgb
 
-    params = {"verbose": -1}
-    if tuned:
-        params.update(
-            n_estimators=400, learning_rate=0.03, num_leaves=15, min_child_samples=50,
-            subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0,
-        )  # fmt: skip
+    params: dict[str, object] = {"verbose": -1, **(TUNED if tuned else {})}
     X = raw[columns]
 
     def run(tr: np.ndarray, te: np.ndarray, seed: int) -> np.ndarray:

@@ -36,13 +36,12 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_CSV = HERE.parent.parent / "shared" / "data" / "taiwan_credit_default" / "default_of_credit_card_clients.csv"
-DEMOGRAPHICS = ["SEX", "EDUCATION", "MARRIAGE", "AGE"]
+sys.path.insert(0, str(HERE))
+from taiwan import DEFAULT_CSV, DEMOGRAPHICS, TUNED  # noqa: E402  (the baselines' settings, one place)
+
 # Statement month of each raw column suffix: 1 = September 2005 ... 6 = April 2005 (PAY_0 is September's status).
 MONTH = {1: "2005-09-30", 2: "2005-08-31", 3: "2005-07-31", 4: "2005-06-30", 5: "2005-05-31", 6: "2005-04-30"}
 DATES = ["2005-06-01", "2005-07-01", "2005-08-01", "2005-09-01", "2005-10-01"]
-TUNED = {"n_estimators": 400, "learning_rate": 0.03, "num_leaves": 15, "min_child_samples": 50, "subsample": 0.8,
-         "subsample_freq": 1, "colsample_bytree": 0.8, "reg_lambda": 1.0, "verbose": -1}  # fmt: skip
 
 
 def visible_columns(as_of: pd.Timestamp, demographics: bool) -> list[str]:
@@ -59,7 +58,6 @@ def main() -> None:
     parser.add_argument("--csv", type=Path, default=Path(os.environ.get("RISKSCORE_TAIWAN_CSV", DEFAULT_CSV)))
     parser.add_argument("--seeds", default="0,1,2")
     args = parser.parse_args()
-    sys.path.insert(0, str(HERE))
     import lightgbm as lgb
     from _timing import machine
 
@@ -96,7 +94,7 @@ def main() -> None:
                 model = rs.RiskModel(validation="stratified", random_state=seed).fit(X.iloc[tr], y[tr])
                 scores["riskscore"].append(roc_auc_score(y[te], model.predict_proba(X.iloc[te])[:, 1]))
                 for d, frame in raws.items():
-                    plain = lgb.LGBMClassifier(random_state=seed, **TUNED).fit(frame.iloc[tr], y[tr])
+                    plain = lgb.LGBMClassifier(random_state=seed, verbose=-1, **TUNED).fit(frame.iloc[tr], y[tr])
                     scores[d].append(roc_auc_score(y[te], plain.predict_proba(frame.iloc[te])[:, 1]))  # type: ignore[index]
         history = int((events.statements["statement_date"].drop_duplicates() < as_of).sum())
         mine, no_demo, demo = (float(np.mean(scores[k])) for k in ("riskscore", False, True))  # type: ignore[index]

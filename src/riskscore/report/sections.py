@@ -182,22 +182,9 @@ def settings(model: Any) -> pd.DataFrame:
     manifest = model.manifest_
     training = manifest.get("training", {})
     booster = model.booster_.params
-    keys = (
-        "objective",
-        "learning_rate",
-        "num_leaves",
-        "max_depth",
-        "min_child_samples",
-        "min_data_in_leaf",
-        "feature_fraction",
-        "bagging_fraction",
-        "bagging_freq",
-        "lambda_l1",
-        "lambda_l2",
-        "min_split_gain",
-        "max_bin",
-        "seed",
-    )
+    from riskscore.model.params import BOOSTER_SETTINGS
+
+    keys = ("objective", *BOOSTER_SETTINGS, "min_data_in_leaf", "seed")
     rows = [(f"LightGBM {k}", str(booster[k])) for k in keys if k in booster]
     monotone = training.get("monotone", {})
     dropped = monotone.get("dropped") or []
