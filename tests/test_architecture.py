@@ -36,6 +36,7 @@ LAYER = {
     "cli_demo": 8,
     "cli_readout": 8,
     "cli_evaluate": 8,
+    "cli_features": 8,
     "__main__": 9,
 }
 # The one declared upward import: RiskModel.explain delegates to the explain layer

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from riskscore import datasets, features, monitor, segments
 from riskscore._version import __version__
-from riskscore.batch import BatchResult, read_scores, score_batch
+from riskscore.batch import BatchResult, FeatureRun, build_features, read_scores, score_batch
 from riskscore.data import TABLES, EventData
 from riskscore.errors import (
     BatchOutputError,
@@ -40,6 +40,7 @@ __all__ = [
     "EventData",
     "Explanation",
     "FeatureBuilder",
+    "FeatureRun",
     "NotFittedError",
     "OutreachPolicy",
     "PolicyError",
@@ -47,6 +48,7 @@ __all__ = [
     "RiskModel",
     "RiskscoreError",
     "__version__",
+    "build_features",
     "datasets",
     "evaluate",
     "features",

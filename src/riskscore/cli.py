@@ -20,6 +20,7 @@ import pandas as pd
 
 import riskscore.cli_demo as demo_command
 import riskscore.cli_evaluate as evaluate_command
+import riskscore.cli_features as features_command
 import riskscore.cli_options as opt
 import riskscore.cli_readout as readout_command
 
@@ -197,6 +198,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.set_defaults(run=_explain)
     evaluate_command.add_commands(commands)
+    features_command.add_command(commands)
     for sub in commands.choices.values():
         opt.add_verbosity(sub)
     return parser

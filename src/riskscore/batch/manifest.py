@@ -137,9 +137,9 @@ def prepare_output(out: Path, params: Mapping[str, Any], resume: bool) -> dict[i
         if before != dict(params):
             changed = sorted(k for k in {**before, **params} if before.get(k) != params.get(k))
             why = (
-                "the event data changed since that run started, so its scores would mix old and new inputs"
+                "the event data changed since that run started, so its output would mix old and new inputs"
                 if "inputs" in changed
-                else "its scores were computed from other inputs or settings"
+                else "its output was computed from other inputs or settings"
             )
             raise FileExistsError(
                 f"output folder {out} holds a run with other inputs or settings ({', '.join(changed)} differ): "

@@ -1,0 +1,60 @@
+"""``riskscore features``: the features and labels of a training grid as a parquet dataset, chunk by chunk."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import riskscore.cli_options as opt
+
+__all__ = ["add_command", "run"]
+
+
+def add_command(commands: Any) -> None:
+    """Add the ``features`` command to the sub-command parsers ``commands``."""
+    cmd = commands.add_parser(
+        "features",
+        help="write the features and labels of a training grid as a parquet dataset, in chunks",
+        description="Build the grid of current accounts at month starts from --start to --end, and write its "
+        "features (the bundle's FeatureBuilder) and labels to --out chunk by chunk (part-*.parquet, _errors.parquet, "
+        "_excluded.parquet, _SUCCESS), resumably, in bounded memory; dask.dataframe.read_parquet(--out) feeds "
+        "RiskModel.fit. The grid's dates are read once from the accounts and statements.",
+    )
+    cmd.add_argument("--model", type=Path, required=True, help="model bundle folder whose FeatureBuilder to use")
+    cmd.add_argument("--data", type=Path, required=True, help="event-data folder")
+    cmd.add_argument("--start", type=opt.date, required=True, help="first monthly as_of of the grid")
+    cmd.add_argument("--end", type=opt.date, required=True, help="last monthly as_of of the grid")
+    cmd.add_argument("--horizon", type=opt.horizon, default="90D", help="label window (default: 90D)")
+    cmd.add_argument("--dpd", type=opt.positive_int, default=30, help="days past due that count (default: 30)")
+    cmd.add_argument("--out", type=opt.folder, required=True, help="output folder")
+    cmd.add_argument(
+        "--chunk-size", type=opt.positive_int, default=50_000, help="accounts per chunk (default: %(default)s)"
+    )
+    cmd.add_argument("--jobs", type=opt.jobs, default=-1, help="worker processes (default: -1, all cores)")
+    cmd.add_argument("--backend", choices=["local", "dask"], default="local", help="joblib workers or a Dask cluster")
+    cmd.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local cluster)")
+    cmd.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The ``features`` command."""
+    from riskscore.batch.features import build_features
+    from riskscore.data import EventData
+    from riskscore.labels import observation_dates
+    from riskscore.model import RiskModel
+
+    if args.scheduler is not None and args.backend != "dask":
+        raise ValueError(f"--scheduler {args.scheduler} needs --backend dask; got --backend {args.backend}")
+    model = RiskModel.load(args.model, key=opt.bundle_key())
+    args.progress(f"reading the event tables in {args.data} for the grid from {args.start} to {args.end}")
+    events = EventData.from_dir(args.data)
+    obs = observation_dates(events, start=args.start, end=args.end)
+    if obs.empty:
+        raise ValueError(f"no current accounts at month starts from {args.start} to {args.end}")
+    args.progress(f"writing the features of {len(obs):,} observations in chunks of {args.chunk_size:,} accounts")
+    result = build_features(model, args.data, obs, args.out, horizon=args.horizon, dpd_threshold=args.dpd,
+                            chunk_size=args.chunk_size, n_jobs=args.jobs, backend=args.backend,
+                            client=args.scheduler)  # fmt: skip
+    print(result)
+    return 0

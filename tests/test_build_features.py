@@ -1,0 +1,109 @@
+"""Issue #15, item 4: the features and labels of a training grid, chunk by chunk, equal to the in-memory builder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import riskscore as rs
+
+
+@pytest.fixture(scope="module")
+def grid(sample_xy: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    events = sample_xy["events"]
+    folder = tmp_path_factory.mktemp("features") / "events"
+    events.to_dir(folder)
+    obs = rs.observation_dates(events, start="2023-06-01", end="2024-06-01")
+    builder = sample_xy["builder"]
+    expected = builder.transform(events, obs)
+    expected["label"] = rs.make_labels(events, obs).to_numpy(dtype=np.float64, na_value=np.nan)
+    return {"events": events, "folder": folder, "obs": obs, "builder": builder, "expected": expected.sort_index()}
+
+
+def _read(out: Path) -> pd.DataFrame:
+    return pd.read_parquet(out).set_index(["account_id", "as_of"]).sort_index()
+
+
+def test_any_chunking_writes_the_in_memory_features_and_labels(grid: dict[str, Any], tmp_path: Path) -> None:
+    small = rs.build_features(grid["builder"], grid["folder"], grid["obs"], tmp_path / "small", chunk_size=300,
+                              n_jobs=2)  # fmt: skip
+    whole = rs.build_features(grid["builder"], grid["events"], grid["obs"], tmp_path / "whole", n_jobs=1)
+    assert small.chunks > 5 and whole.chunks == 1 and small.observations == whole.observations == len(grid["obs"])
+    expected = grid["expected"]
+    for out in ("small", "whole"):
+        got = _read(tmp_path / out)
+        pd.testing.assert_frame_equal(got, expected.astype(got.dtypes.to_dict()), check_index_type=False)
+        assert (tmp_path / out / "_SUCCESS").exists() and not (tmp_path / out / "INCOMPLETE").exists()
+    # Every part has the same schema, so a Dask or pyarrow dataset reads them as one table.
+    import pyarrow.parquet as pq
+
+    schemas = {str(pq.read_schema(p)) for p in sorted((tmp_path / "small").glob("part-*.parquet"))}
+    assert len(schemas) == 1
+    excluded = rs.read_scores(tmp_path / "small", excluded=True)
+    assert len(excluded) == small.excluded == 2000 - grid["obs"]["account_id"].nunique()
+    # Trained on the dataset, the model equals one trained on the in-memory matrix.
+    known = got["label"].notna().to_numpy()
+    X, y = got.drop(columns="label")[known], got["label"][known].astype(int)
+    a = rs.RiskModel(n_estimators=30).fit(X, y)
+    b = rs.RiskModel(n_estimators=30).fit(expected.drop(columns="label")[known], y)
+    assert np.array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_a_dask_cluster_writes_the_same_dataset(grid: dict[str, Any], tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    local = rs.build_features(grid["builder"], grid["folder"], grid["obs"], tmp_path / "local", chunk_size=700,
+                              n_jobs=1)  # fmt: skip
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        on_dask = rs.build_features(grid["builder"], grid["folder"], grid["obs"], tmp_path / "dask", chunk_size=700,
+                                    backend="dask", client=client)  # fmt: skip
+    assert local.chunks == on_dask.chunks == 3
+    pd.testing.assert_frame_equal(_read(tmp_path / "local"), _read(tmp_path / "dask"))
+
+
+def test_a_rerun_finishes_the_same_run_and_refuses_other_inputs(grid: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = rs.build_features(grid["builder"], grid["folder"], grid["obs"], out, chunk_size=500, n_jobs=1)
+    (out / "part-00001.parquet").unlink()  # a lost part: the rerun rebuilds it
+    (out / "_SUCCESS").unlink()
+    again = rs.build_features(grid["builder"], grid["folder"], grid["obs"], out, chunk_size=500, n_jobs=1)
+    assert again.observations == first.observations
+    pd.testing.assert_frame_equal(_read(out), grid["expected"].astype(_read(out).dtypes.to_dict()),
+                                  check_index_type=False)  # fmt: skip
+    fewer = grid["obs"].iloc[:-10]
+    with pytest.raises(FileExistsError, match="observations differ"):
+        rs.build_features(grid["builder"], grid["folder"], fewer, out, chunk_size=500, n_jobs=1)
+    with pytest.raises(ValueError, match=r"observations name 1 account\(s\) not in the accounts table"):
+        rs.build_features(grid["builder"], grid["folder"], pd.DataFrame({"account_id": [1], "as_of": ["2024-01-01"]}),
+                          tmp_path / "x")  # fmt: skip
+    with pytest.raises(ValueError, match="not fitted"):
+        rs.build_features(rs.FeatureBuilder(), grid["folder"], grid["obs"], tmp_path / "y")
+
+
+def test_the_features_command(grid: dict[str, Any], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    model = rs.RiskModel(n_estimators=20).fit(
+        grid["expected"].drop(columns="label")[grid["expected"]["label"].notna().to_numpy()],
+        grid["expected"]["label"].dropna().astype(int),
+        builder=grid["builder"],
+    )
+    model.save(tmp_path / "bundle")
+    argv = [sys.executable, "-m", "riskscore", "features", "--model", str(tmp_path / "bundle"), "--data",
+            str(grid["folder"]), "--start", "2023-06-01", "--end", "2024-06-01", "--out", str(tmp_path / "out"),
+            "--chunk-size", "700", "--jobs", "1"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"{len(grid['obs']):,} observations written" in done.stdout
+    got = _read(tmp_path / "out")
+    pd.testing.assert_frame_equal(got, grid["expected"].astype(got.dtypes.to_dict()), check_index_type=False)
+    again = subprocess.run([*argv[:-4], "--chunk-size", "300", "--jobs", "1"], capture_output=True, text=True,
+                           check=False)  # fmt: skip
+    assert again.returncode == 2 and "chunk_size differ" in again.stderr and "Traceback" not in again.stderr
