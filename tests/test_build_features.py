@@ -107,3 +107,12 @@ def test_the_features_command(grid: dict[str, Any], tmp_path: Path) -> None:
     again = subprocess.run([*argv[:-4], "--chunk-size", "300", "--jobs", "1"], capture_output=True, text=True,
                            check=False)  # fmt: skip
     assert again.returncode == 2 and "chunk_size differ" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_a_span_finds_the_grid_chunk_by_chunk(grid: dict[str, Any], tmp_path: Path) -> None:
+    """(start, end): the accounts current at each month start, found per chunk, so the book is never read whole."""
+    run = rs.build_features(grid["builder"], grid["folder"], ("2023-06-01", "2024-06-01"), tmp_path / "span",
+                            chunk_size=400, n_jobs=1)  # fmt: skip
+    assert run.observations == len(grid["obs"])
+    got = _read(tmp_path / "span")
+    pd.testing.assert_frame_equal(got, grid["expected"].astype(got.dtypes.to_dict()), check_index_type=False)

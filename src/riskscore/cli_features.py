@@ -19,7 +19,8 @@ def add_command(commands: Any) -> None:
         description="Build the grid of current accounts at month starts from --start to --end, and write its "
         "features (the bundle's FeatureBuilder) and labels to --out chunk by chunk (part-*.parquet, _errors.parquet, "
         "_excluded.parquet, _SUCCESS), resumably, in bounded memory; dask.dataframe.read_parquet(--out) feeds "
-        "RiskModel.fit. The grid's dates are read once from the accounts and statements.",
+        "RiskModel.fit. The grid (accounts current at each month start) is found chunk by chunk, so the book is never "
+        "read whole.",
     )
     cmd.add_argument("--model", type=Path, required=True, help="model bundle folder whose FeatureBuilder to use")
     cmd.add_argument("--data", type=Path, required=True, help="event-data folder")
@@ -40,21 +41,17 @@ def add_command(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """The ``features`` command."""
     from riskscore.batch.features import build_features
-    from riskscore.data import EventData
-    from riskscore.labels import observation_dates
     from riskscore.model import RiskModel
 
     if args.scheduler is not None and args.backend != "dask":
         raise ValueError(f"--scheduler {args.scheduler} needs --backend dask; got --backend {args.backend}")
     model = RiskModel.load(args.model, key=opt.bundle_key())
-    args.progress(f"reading the event tables in {args.data} for the grid from {args.start} to {args.end}")
-    events = EventData.from_dir(args.data)
-    obs = observation_dates(events, start=args.start, end=args.end)
-    if obs.empty:
+    args.progress(f"writing the features of the grid from {args.start} to {args.end} in chunks of "
+                  f"{args.chunk_size:,} accounts")  # fmt: skip
+    result = build_features(model, args.data, (args.start, args.end), args.out, horizon=args.horizon,
+                            dpd_threshold=args.dpd, chunk_size=args.chunk_size, n_jobs=args.jobs,
+                            backend=args.backend, client=args.scheduler)  # fmt: skip
+    if result.observations == 0:
         raise ValueError(f"no current accounts at month starts from {args.start} to {args.end}")
-    args.progress(f"writing the features of {len(obs):,} observations in chunks of {args.chunk_size:,} accounts")
-    result = build_features(model, args.data, obs, args.out, horizon=args.horizon, dpd_threshold=args.dpd,
-                            chunk_size=args.chunk_size, n_jobs=args.jobs, backend=args.backend,
-                            client=args.scheduler)  # fmt: skip
     print(result)
     return 0

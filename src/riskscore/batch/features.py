@@ -75,6 +75,7 @@ class FeatureRun:
 class _Job:
     builder: FeatureBuilder
     observations: pd.DataFrame
+    span: tuple[str, str] | None
     horizon: str
     dpd_threshold: int
     output: Path
@@ -85,7 +86,7 @@ class _Job:
 def build_features(
     builder: Any,
     events: Any,
-    observations: pd.DataFrame,
+    observations: pd.DataFrame | tuple[Any, Any],
     output: str | os.PathLike[str],
     *,
     horizon: str = "90D",
@@ -104,8 +105,11 @@ def build_features(
         A fitted builder, or a model (or bundle) that carries one.
     events : EventData or path
         The event tables, or a folder of them (parquet read chunk by chunk).
-    observations : DataFrame
-        The grid: ``account_id``, ``as_of`` (``observation_dates`` gives one).
+    observations : DataFrame or (start, end)
+        The grid: ``account_id``, ``as_of`` (``observation_dates`` gives one),
+        or ``(start, end)`` for the accounts current at each month start from
+        ``start`` to ``end``, found chunk by chunk (so the book is never read
+        whole: ``observation_dates`` of an account depends on its own events only).
     output : path
         A new folder (or the folder of an unfinished run with the same inputs).
     horizon, dpd_threshold
@@ -124,10 +128,15 @@ def build_features(
         raise ValueError(f"backend must be 'local' or 'dask'; got {backend!r}")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a whole number of accounts >= 1; got {chunk_size!r}")
-    if not isinstance(observations, pd.DataFrame) or not {"account_id", "as_of"} <= set(observations.columns):
-        raise ValueError("observations must be a DataFrame with columns account_id and as_of")
-    grid = observations[["account_id", "as_of"]].copy()
-    grid["as_of"] = pd.to_datetime(grid["as_of"])
+    span: tuple[str, str] | None = None
+    if isinstance(observations, tuple) and len(observations) == 2:
+        span = (f"{pd.Timestamp(observations[0]):%Y-%m-%d}", f"{pd.Timestamp(observations[1]):%Y-%m-%d}")
+        grid = pd.DataFrame({"account_id": [], "as_of": pd.Series([], dtype="datetime64[ns]")})
+    elif isinstance(observations, pd.DataFrame) and {"account_id", "as_of"} <= set(observations.columns):
+        grid = observations[["account_id", "as_of"]].copy()
+        grid["as_of"] = pd.to_datetime(grid["as_of"])
+    else:
+        raise ValueError("observations must be a DataFrame with columns account_id and as_of, or (start, end)")
     out = Path(output).resolve()
     check_foreign(out)
     source = Source(events)
@@ -137,6 +146,11 @@ def build_features(
     if unknown.any():
         raise ValueError(f"observations name {int(unknown.sum()):,} account(s) not in the accounts table, e.g. "
                          f"{grid.loc[unknown, 'account_id'].head(3).tolist()}")  # fmt: skip
+    grid_key = (
+        f"month starts {span[0]} to {span[1]}"
+        if span is not None
+        else hashlib.sha256(pd.util.hash_pandas_object(grid, index=False).to_numpy().tobytes()).hexdigest()
+    )
     params = {
         "format": FORMAT,
         "kind": "features",
@@ -145,10 +159,10 @@ def build_features(
         "dpd_threshold": int(dpd_threshold),
         "chunk_size": int(chunk_size),
         "accounts": len(ids),
-        "observations": hashlib.sha256(pd.util.hash_pandas_object(grid, index=False).to_numpy().tobytes()).hexdigest(),
+        "observations": grid_key,
         "inputs": source.fingerprint(),
     }
-    job = _Job(fitted, grid, str(horizon), int(dpd_threshold), out,
+    job = _Job(fitted, grid, span, str(horizon), int(dpd_threshold), out,
                str(ids.dtype) if np.issubdtype(ids.dtype, np.integer) else "object",
                os.getpid() if backend == "local" else None)  # fmt: skip
     with output_lock(out):
@@ -190,7 +204,13 @@ def _chunk(k: int, ids: np.ndarray, tables: dict[str, pd.DataFrame], protected: 
     events, errors = validated(tables, protected)
     err = pd.DataFrame(errors, columns=["account_id", "reason"])
     bad = set(err["account_id"].tolist())
-    mine = job.observations[job.observations["account_id"].isin(ids) & ~job.observations["account_id"].isin(bad)]
+    if job.span is not None:
+        from riskscore.labels import observation_dates
+
+        grid = observation_dates(events, start=job.span[0], end=job.span[1]) if events is not None else job.observations
+    else:
+        grid = job.observations
+    mine = grid[grid["account_id"].isin(ids) & ~grid["account_id"].isin(bad)]
     frame = _empty(job)
     if events is not None and len(mine):
         X = job.builder.transform(events, mine)
