@@ -206,6 +206,15 @@ def test_learned_effects_are_shrunk_towards_the_action_and_accepted_by_recommend
     vague = rs.outreach.estimate_effects(decisions, events, prior={"reminder": 0.5}, prior_sd=1e6)
     assert sure.table["reminder"]["default"] == pytest.approx(0.5, abs=1e-6)
     assert vague.table["reminder"]["default"] == pytest.approx(alone.table["reminder"]["default"], abs=1e-6)
+    # Each learned effect carries its interval; a sure prior leaves almost none, the experiment alone a wide one.
+    known = frame[frame["source"] != "assumed"]
+    assert ((known["effect_low"] <= known["effect"] + 1e-12) & (known["effect"] <= known["effect_high"] + 1e-12)).all()
+    pooled_sure = sure.frame.xs("reminder", level="action")
+    pooled_sure = pooled_sure[pooled_sure["source"] == "pooled"]
+    if len(pooled_sure):
+        assert (pooled_sure["effect_high"] - pooled_sure["effect_low"]).max() < 1e-4
+    width = (alone.frame["effect_high"] - alone.frame["effect_low"]).xs("reminder", level="action")
+    assert width.min() > 0.01
     with pytest.raises(ValueError, match="prior_sd must be a positive number"):
         rs.outreach.estimate_effects(decisions, events, prior_sd=0)
 

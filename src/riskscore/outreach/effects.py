@@ -49,7 +49,11 @@ class EffectEstimate:
     ``rate_control``, ``uplift``, ``measured`` (relative effect per contact
     of the cell alone), ``se``,
     ``pooled``, ``weight`` (of the cell against the pooled estimate),
-    ``effect`` and ``source`` (``cell``, ``pooled`` or ``assumed``).
+    ``effect``, ``source`` (``cell``, ``pooled`` or ``assumed``) and
+    ``effect_low``, ``effect_high``: the interval of the learned effect at the
+    read-out's confidence (the shrunk value's standard error from its shares of
+    the cell's and the pooled estimate's; clipped to [0, 1]). An interval that
+    holds the assumed effect says the experiment has not yet shown it wrong.
     """
 
     table: dict[str, dict[str, float]]
@@ -112,14 +116,16 @@ def estimate_effects(
         if not bool(p["enough"]) or not p["rate_control"] > 0:
             for i, segment in enumerate(part.index):
                 rows.append(_row(action, segment, part.loc[segment], measured[i], se[i], math.nan, math.nan,
-                                 math.nan, "assumed"))  # fmt: skip
+                                 math.nan, "assumed", math.nan, math.nan))  # fmt: skip
             continue
         pool_base = float(_base(pooled.loc[[action]])[0])
         pool_effect = float(p["uplift"]) / pool_base if pool_base > 0 else 0.0
+        pool_se = (float(p["ci_high"]) - float(p["ci_low"])) / (2 * z) / pool_base if pool_base > 0 else math.inf
         if action in believed:  # the experiment's pooled estimate, weighed against the prior by precision
-            pool_se = (float(p["ci_high"]) - float(p["ci_low"])) / (2 * z) / pool_base if pool_base > 0 else math.inf
             w = prior_sd**2 / (prior_sd**2 + pool_se**2) if math.isfinite(pool_se) else 0.0
             pool_effect = believed[action] + w * (pool_effect - believed[action])
+            # Its uncertainty after the prior: the precision-weighted combination's standard error.
+            pool_se = math.sqrt(w) * pool_se if math.isfinite(pool_se) else prior_sd
         enough = part["enough"].to_numpy(dtype=bool)
         tau2 = _between_variance(measured[enough], se[enough])
         entry: dict[str, float] = {"default": _clip(pool_effect)}
@@ -129,16 +135,18 @@ def estimate_effects(
                 value, source = pool_effect + weight * (measured[i] - pool_effect), "cell"
             else:
                 weight, value, source = 0.0, pool_effect, "pooled"
+            # The shrunk value's standard error: its share of the cell's and of the pooled estimate's.
+            spread = math.sqrt((weight * se[i]) ** 2 + ((1 - weight) * pool_se) ** 2) if weight > 0 else pool_se
             entry[str(segment)] = _clip(value)
             rows.append(_row(action, segment, part.loc[segment], measured[i], se[i], pool_effect, weight,
-                             _clip(value), source))  # fmt: skip
+                             _clip(value), source, _clip(value - z * spread), _clip(value + z * spread)))  # fmt: skip
         table[str(action)] = entry
     frame = pd.DataFrame(rows, columns=list(_COLUMNS)).set_index(["action", "segment"])
     return EffectEstimate(table=table, frame=frame)
 
 
 _COLUMNS = ("action", "segment", "treated", "control", "delivered", "rate_control", "uplift", "measured", "se",
-            "pooled", "weight", "effect", "source")  # fmt: skip
+            "pooled", "weight", "effect", "source", "effect_low", "effect_high")  # fmt: skip
 
 
 def _prior(prior: Any) -> dict[str, float]:
@@ -195,7 +203,7 @@ def _clip(value: float) -> float:
 
 
 def _row(action: str, segment: Any, cell: pd.Series, measured: Any, se: Any, pooled: float, weight: float,
-         effect: float, source: str) -> dict[str, Any]:  # fmt: skip
+         effect: float, source: str, low: float, high: float) -> dict[str, Any]:  # fmt: skip
     return {
         "action": action,
         "segment": str(segment),
@@ -210,4 +218,6 @@ def _row(action: str, segment: Any, cell: pd.Series, measured: Any, se: Any, poo
         "weight": weight,
         "effect": effect,
         "source": source,
+        "effect_low": low,
+        "effect_high": high,
     }
