@@ -386,7 +386,8 @@ def report(
             f"{html.escape(rules.description)}</p>" + table(rules.to_frame().set_index("id"), text=True),
         )
     else:
-        section("Outreach policy in force", "<p>No policy given.</p>")
+        why = "none was given" if policy is None else "the accounts' zones are in no shipped profile's jurisdiction"
+        section("Outreach policy in force", f"<p>No policy shown: {why} (give policy= a profile name or file).</p>")
     section("Limitations", _limitations(metrics, months, sample, excluded, groups, horizon))
     document = _document(model, "\n".join(parts))
     target_path = Path(out)
