@@ -87,17 +87,18 @@ def main() -> None:
         known = ~np.isnan(np.asarray(y, dtype=float))
         obs, y = obs[known].reset_index(drop=True), np.asarray(y, dtype=float)[known].astype(int)
         X = rs.FeatureBuilder().fit_transform(events, obs)
-        raws = {d: raw.loc[obs["account_id"], visible_columns(as_of, d)] for d in (False, True)}
-        scores: dict[str, list[float]] = {"riskscore": [], False: [], True: []}  # type: ignore[dict-item]
+        raws = {name: raw.loc[obs["account_id"], visible_columns(as_of, name == "demographics")]
+                for name in ("no demographics", "demographics")}  # fmt: skip
+        scores: dict[str, list[float]] = {"riskscore": [], "no demographics": [], "demographics": []}
         for seed in seeds:
             for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
                 model = rs.RiskModel(validation="stratified", random_state=seed).fit(X.iloc[tr], y[tr])
                 scores["riskscore"].append(roc_auc_score(y[te], model.predict_proba(X.iloc[te])[:, 1]))
-                for d, frame in raws.items():
+                for name, frame in raws.items():
                     plain = lgb.LGBMClassifier(random_state=seed, verbose=-1, **TUNED).fit(frame.iloc[tr], y[tr])
-                    scores[d].append(roc_auc_score(y[te], plain.predict_proba(frame.iloc[te])[:, 1]))  # type: ignore[index]
+                    scores[name].append(roc_auc_score(y[te], plain.predict_proba(frame.iloc[te])[:, 1]))
         history = int((events.statements["statement_date"].drop_duplicates() < as_of).sum())
-        mine, no_demo, demo = (float(np.mean(scores[k])) for k in ("riskscore", False, True))  # type: ignore[index]
+        mine, no_demo, demo = (float(np.mean(scores[k])) for k in ("riskscore", "no demographics", "demographics"))
         print(f"| {day} | {history} | {what} | {len(y):,} | {y.mean():.1%} | {mine:.4f} | {no_demo:.4f} | "
               f"{demo:.4f} | {mine - max(no_demo, demo):+.4f} |", flush=True)  # fmt: skip
         print(f"  ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)

@@ -96,12 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--out", type=opt.folder, required=True, help="output folder")
     score.add_argument("--explain", choices=["recommended", "all", "none"], default="recommended")
-    score.add_argument(
-        "--chunk-size", type=opt.positive_int, default=50_000, help="accounts per chunk (default: %(default)s)"
-    )
-    score.add_argument("--jobs", type=opt.jobs, default=-1, help="worker processes (default: -1, all cores)")
-    score.add_argument("--backend", choices=["local", "dask"], default="local", help="joblib workers or a Dask cluster")
-    score.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local cluster)")
+    opt.add_runner_options(score)
     score.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the reasons")
     score.add_argument("--no-resume", action="store_true", help="refuse to continue a run found in --out")
     score.add_argument(
@@ -272,8 +267,7 @@ def _train(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     from riskscore.batch import score_batch
 
-    if args.scheduler is not None and args.backend != "dask":
-        raise ValueError(f"--scheduler {args.scheduler} needs --backend dask; got --backend {args.backend}")
+    opt.check_runner(args)
     outreach = ("capacity", "now", "events_timezone", "lender_name", "lender_contact")
     if args.policy is None and any(getattr(args, o) is not None for o in outreach):
         given = [f"--{o.replace('_', '-')}" for o in outreach if getattr(args, o) is not None]
@@ -425,9 +419,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _load_model(path: Path) -> Any:
     """The bundle at ``path``, verified against the signing key when ``RISKSCORE_BUNDLE_KEY`` is set."""
-    from riskscore.model import RiskModel
-
-    return RiskModel.load(path, key=opt.bundle_key())
+    return opt.load_model(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

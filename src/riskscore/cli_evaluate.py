@@ -13,7 +13,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 import riskscore.cli_options as opt
@@ -108,7 +107,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_monitor(args: argparse.Namespace) -> int:
     """The ``monitor`` command."""
     from riskscore.labels import observation_dates
-    from riskscore.monitor import psi, roll_rates, stability
+    from riskscore.monitor import psi, psi_level, roll_rates, stability
 
     model, events = _inputs(args)
     opt.check_as_of(args.as_of, opt.event_span(events), model, False)
@@ -139,7 +138,7 @@ def run_monitor(args: argparse.Namespace) -> int:
     features = stability(base_x[numeric], now_x[numeric])
     print(f"{model.version_}: {len(now_obs):,} accounts current at {args.as_of} against the training population "
           f"({len(base_obs):,} observations, {first} to {last})")  # fmt: skip
-    print(f"PSI of the PD: {score_psi:.3f} ({_level(score_psi)})")
+    print(f"PSI of the PD: {score_psi:.3f} ({psi_level(score_psi)})")
     print()
     print(_shares(band_table).to_string())
     print()
@@ -168,35 +167,23 @@ def run_monitor(args: argparse.Namespace) -> int:
 
 def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
     from riskscore.data import EventData
-    from riskscore.model import RiskModel
 
-    model = RiskModel.load(args.model, key=opt.bundle_key())
-    if model.builder_ is None:
-        raise ValueError("the bundle carries no FeatureBuilder: train it with riskscore train or fit(..., builder=)")
+    model = opt.load_model(args.model, builder=True)
     args.progress(f"reading and validating the event tables in {args.data}")
     return model, EventData.from_dir(args.data)
 
 
 def _people(frame: pd.DataFrame) -> pd.DataFrame:
-    """Metrics as people read them: counts with separators, rates in percent, scores to three places."""
+    """Metrics as people read them (the report's formatting): counts, rates in percent, scores to three places."""
+    from riskscore.report.format import count, number, pct
+
+    shown = {"n": count, "positives": count, "rate": lambda v: pct(v, 2), "ece": lambda v: pct(v, 2),
+             "lift_10": lambda v: f"{number(v, 1)}x"}  # fmt: skip
     out = pd.DataFrame(index=frame.index)
     for key, name in _METRICS.items():
-        if key not in frame.columns:
-            continue
-        v = frame[key].astype(float)
-        if key in ("n", "positives"):
-            out[name] = v.map(lambda x: f"{x:,.0f}")
-        elif key in ("rate", "ece"):
-            out[name] = v.map(lambda x: "" if np.isnan(x) else f"{x:.2%}")
-        elif key == "lift_10":
-            out[name] = v.map(lambda x: "" if np.isnan(x) else f"{x:.1f}x")
-        else:
-            out[name] = v.map(lambda x: "" if np.isnan(x) else f"{x:.3f}")
+        if key in frame.columns:
+            out[name] = frame[key].map(shown.get(key, number))
     return out
-
-
-def _level(value: float) -> str:
-    return "stable" if value < 0.10 else "watch" if value < 0.25 else "shift"
 
 
 def _shares(table: pd.DataFrame) -> pd.DataFrame:

@@ -29,23 +29,16 @@ def add_command(commands: Any) -> None:
     cmd.add_argument("--horizon", type=opt.horizon, default="90D", help="label window (default: 90D)")
     cmd.add_argument("--dpd", type=opt.positive_int, default=30, help="days past due that count (default: 30)")
     cmd.add_argument("--out", type=opt.folder, required=True, help="output folder")
-    cmd.add_argument(
-        "--chunk-size", type=opt.positive_int, default=50_000, help="accounts per chunk (default: %(default)s)"
-    )
-    cmd.add_argument("--jobs", type=opt.jobs, default=-1, help="worker processes (default: -1, all cores)")
-    cmd.add_argument("--backend", choices=["local", "dask"], default="local", help="joblib workers or a Dask cluster")
-    cmd.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local cluster)")
+    opt.add_runner_options(cmd)
     cmd.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """The ``features`` command."""
     from riskscore.batch.features import build_features
-    from riskscore.model import RiskModel
 
-    if args.scheduler is not None and args.backend != "dask":
-        raise ValueError(f"--scheduler {args.scheduler} needs --backend dask; got --backend {args.backend}")
-    model = RiskModel.load(args.model, key=opt.bundle_key())
+    opt.check_runner(args)
+    model = opt.load_model(args.model, builder=True)
     args.progress(f"writing the features of the grid from {args.start} to {args.end} in chunks of "
                   f"{args.chunk_size:,} accounts")  # fmt: skip
     result = build_features(model, args.data, (args.start, args.end), args.out, horizon=args.horizon,

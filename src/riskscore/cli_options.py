@@ -22,10 +22,12 @@ import pandas as pd
 __all__ = [
     "OneLineParser",
     "Progress",
+    "add_runner_options",
     "add_verbosity",
     "bundle_key",
     "capacity",
     "check_as_of",
+    "check_runner",
     "contact_counts",
     "date",
     "event_span",
@@ -34,6 +36,7 @@ __all__ = [
     "home_zone",
     "horizon",
     "jobs",
+    "load_model",
     "moment",
     "new_file",
     "positive_int",
@@ -318,6 +321,34 @@ class Progress:
         if not self.quiet:
             print(f"riskscore {self.command} [{self._clock() - self._start:5.1f} s]: {message}", file=sys.stderr,
                   flush=True)  # fmt: skip
+
+
+def add_runner_options(parser: argparse.ArgumentParser) -> None:
+    """``--chunk-size``, ``--jobs``, ``--backend``, ``--scheduler``: how a chunked command runs."""
+    parser.add_argument(
+        "--chunk-size", type=positive_int, default=50_000, help="accounts per chunk (default: %(default)s)"
+    )
+    parser.add_argument("--jobs", type=jobs, default=-1, help="worker processes (default: -1, all cores)")
+    parser.add_argument(
+        "--backend", choices=["local", "dask"], default="local", help="joblib workers or a Dask cluster"
+    )
+    parser.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local cluster)")
+
+
+def check_runner(args: argparse.Namespace) -> None:
+    """``--scheduler`` only with ``--backend dask``."""
+    if args.scheduler is not None and args.backend != "dask":
+        raise ValueError(f"--scheduler {args.scheduler} needs --backend dask; got --backend {args.backend}")
+
+
+def load_model(path: Path, builder: bool = False) -> Any:
+    """The bundle at ``path``, verified against ``RISKSCORE_BUNDLE_KEY`` when set; with ``builder``, one that has it."""
+    from riskscore.model import RiskModel
+
+    model = RiskModel.load(path, key=bundle_key())
+    if builder and model.builder_ is None:
+        raise ValueError("the bundle carries no FeatureBuilder: train it with riskscore train or fit(..., builder=)")
+    return model
 
 
 def bundle_key() -> str | None:

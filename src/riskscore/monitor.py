@@ -22,7 +22,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["BUCKETS", "contact_kpis", "cure_rate", "dpd_buckets", "psi", "reason_stability", "roll_rates", "stability"]
+__all__ = [
+    "BUCKETS",
+    "contact_kpis",
+    "cure_rate",
+    "dpd_buckets",
+    "psi",
+    "psi_level",
+    "reason_stability",
+    "roll_rates",
+    "stability",
+]
+
+PSI_LEVELS: tuple[float, float] = (0.10, 0.25)
+"""Below the first: ``stable``; below the second: ``watch``; else ``shift``."""
 
 BUCKETS: dict[str, tuple[int, int]] = {
     "current": (0, 0),
@@ -146,8 +159,14 @@ def stability(expected: pd.DataFrame, actual: pd.DataFrame, bins: int = 10, smoo
             }
         )
     out = pd.DataFrame(rows).set_index("feature")
-    out["level"] = pd.cut(out["psi"], [-np.inf, 0.10, 0.25, np.inf], labels=["stable", "watch", "shift"], right=False)
+    out["level"] = pd.Categorical(out["psi"].map(psi_level), categories=["stable", "watch", "shift"])
     return out.sort_values("psi", ascending=False, kind="stable")
+
+
+def psi_level(value: float) -> str:
+    """``stable`` (PSI below 0.10), ``watch`` (below 0.25) or ``shift``: the usual reading of a PSI."""
+    low, high = PSI_LEVELS
+    return "stable" if value < low else "watch" if value < high else "shift"
 
 
 def reason_stability(

@@ -284,6 +284,4 @@ def compute(ctx: Context) -> dict[str, Any]:
 
 def _level_codes(column: pd.Series, levels: list[str]) -> np.ndarray:
     """The fitted level of each statement's code (-1: missing or a level unseen at fit)."""
-    position = {level: k for k, level in enumerate(levels)}
-    text = column.astype(object).where(column.notna(), None)
-    return np.asarray([position.get(str(v), -1) if v is not None else -1 for v in text], dtype=np.int64)
+    return np.asarray(pd.Categorical(column.astype("string"), categories=levels).codes, dtype=np.int64)

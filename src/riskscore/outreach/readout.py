@@ -35,7 +35,7 @@ from riskscore.features.engine import account_codes
 from riskscore.features.status import dpd_at, sorted_context
 from riskscore.labels import make_labels
 
-__all__ = ["MIN_ARM", "MISSING", "READOUT_COLUMNS", "readout"]
+__all__ = ["MIN_ARM", "MISSING", "READOUT_COLUMNS", "decisions_frame", "readout"]
 
 MIN_ARM = 30
 """Fewest accounts in each arm, and fewest delinquencies expected in either, for a group's uplift to be shown."""
@@ -124,7 +124,7 @@ def readout(
         Decisions without a control group, missing columns, decisions of
         accounts not in ``events``, or a horizon that runs past the data.
     """
-    frame = _decisions(decisions)
+    frame = decisions_frame(decisions)
     by = [by] if isinstance(by, str) else list(by)
     missing = [c for c in (*_NEEDED, *(b for b in by if b != "action")) if c not in frame.columns]
     if missing:
@@ -190,8 +190,8 @@ def readout(
     return out
 
 
-def _decisions(decisions: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
-    """The decisions as a frame: given, or read from an audit log."""
+def decisions_frame(decisions: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
+    """The decisions as a frame: given, or read from an audit log (what :func:`readout` reads)."""
     if isinstance(decisions, pd.DataFrame):
         return decisions.reset_index(drop=True)
     path = Path(decisions)

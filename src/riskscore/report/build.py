@@ -83,12 +83,14 @@ def report(
     from riskscore.model.samples import SAMPLES, sample_of
     from riskscore.monitor import psi, stability
     from riskscore.outreach import Treatments
+    from riskscore.outreach.readout import decisions_frame
 
     model = model if isinstance(model, RiskModel) else RiskModel.load(model)
     if model.builder_ is None:
         raise ValueError("the model carries no FeatureBuilder: fit it with fit(X, y, builder=builder) and save it")
     events = events if isinstance(events, EventData) else EventData.from_dir(events)
     rules = _policy(policy, events)
+    decided = None if decisions is None else decisions_frame(decisions)  # read once: fairness and the read-out
     target = model.manifest_.get("target", {})
     horizon, threshold = str(target.get("horizon", "90D")), int(target.get("dpd_threshold", 30))
     obs = observation_dates(events, start=start, end=end)
@@ -350,7 +352,7 @@ def report(
     )
 
     flagged = scores["band"].isin(Treatments.load().contacted_bands(scores["band"].unique())).to_numpy()
-    groups = sections.fairness(events, scores, y, flagged, _decision_frame(decisions))
+    groups = sections.fairness(events, scores, y, flagged, decided)
     body = (
         "<p>Attributes supplied for monitoring only (never features). Per group: AUC, mean PD against the "
         "observed default rate, the share in the bands that call for contact, and the adverse-impact ratio "
@@ -375,10 +377,10 @@ def report(
 
     section("Model settings", table(sections.settings(model), text=True))
     section("Reason-code catalogue", _catalogue(model))
-    if decisions is not None:
+    if decided is not None:
         from riskscore.report.outreach import outreach
 
-        parts.append(outreach(decisions, events, horizon, threshold))
+        parts.append(outreach(decided, events, horizon, threshold))
     if rules is not None:
         section(
             "Outreach policy in force",
@@ -388,7 +390,7 @@ def report(
     else:
         why = "none was given" if policy is None else "the accounts' zones are in no shipped profile's jurisdiction"
         section("Outreach policy in force", f"<p>No policy shown: {why} (give policy= a profile name or file).</p>")
-    section("Limitations", _limitations(metrics, months, sample, excluded, groups, horizon))
+    section("Limitations", _limitations(metrics, excluded, groups, horizon))
     document = _document(model, "\n".join(parts))
     target_path = Path(out)
     atomic_text(target_path, document)
@@ -408,14 +410,6 @@ def _policy(policy: Any, events: Any) -> Any:
         name = profile_for_zone(str(zones.value_counts().index[0])) if len(zones) else None
         return None if name is None else OutreachPolicy.load(name)
     return OutreachPolicy.load(policy)
-
-
-def _decision_frame(decisions: Any) -> pd.DataFrame | None:
-    if decisions is None or isinstance(decisions, pd.DataFrame):
-        return decisions
-    from riskscore.outreach import read_audit
-
-    return pd.DataFrame([r["recommendation"] for r in read_audit(decisions)])
 
 
 def _catalogue(model: Any) -> str:
@@ -442,8 +436,6 @@ def _catalogue(model: Any) -> str:
 
 def _limitations(
     metrics: pd.DataFrame,
-    months: pd.DatetimeIndex,
-    sample: np.ndarray,
     excluded: pd.DataFrame,
     groups: dict[str, Any],
     horizon: str,

@@ -182,7 +182,7 @@ def settings(model: Any) -> pd.DataFrame:
     manifest = model.manifest_
     training = manifest.get("training", {})
     booster = model.booster_.params
-    from riskscore.model.params import BOOSTER_SETTINGS
+    from riskscore.model.params import BOOSTER_SETTINGS, bands_of, points_scale
 
     keys = ("objective", *BOOSTER_SETTINGS, "min_data_in_leaf", "seed")
     rows = [(f"LightGBM {k}", str(booster[k])) for k in keys if k in booster]
@@ -203,8 +203,8 @@ def settings(model: Any) -> pd.DataFrame:
             f"{training.get('holdout_rows', 0):,} rows)",
         ),
         ("refit on all rows after early stopping", str(bool(getattr(model, "refit", False)))),
-        ("bands (PD upper bounds)", ", ".join(f"{b} < {v:.1%}" for b, v in _bands(model).items())),
-        ("points", ", ".join(f"{k} {v:g}" for k, v in _points(model).items())),
+        ("bands (PD upper bounds)", ", ".join(f"{b} < {v:.1%}" for b, v in bands_of(model).items())),
+        ("points", ", ".join(f"{k} {v:g}" for k, v in points_scale(model).items())),
         (
             "training rows",
             f"{training.get('rows', 0):,} ({training.get('positives', 0):,} defaults), as_of "
@@ -213,18 +213,6 @@ def settings(model: Any) -> pd.DataFrame:
         ("model version", str(model.version_)),
     ]
     return pd.DataFrame(rows, columns=["setting", "value"]).set_index("setting")
-
-
-def _bands(model: Any) -> dict[str, float]:
-    from riskscore.model.params import bands_of
-
-    return bands_of(model)
-
-
-def _points(model: Any) -> dict[str, float]:
-    from riskscore.model.params import points_scale
-
-    return points_scale(model)
 
 
 def _groups(values: pd.Series) -> np.ndarray:
