@@ -244,6 +244,27 @@ def test_outreach_in_batch_equals_recommend_for_the_whole_book(bundle: dict[str,
     assert (contacts["channel"] == "call").sum() == CAPACITY["call"]
 
 
+def test_a_book_wide_allocation_holds_or_reuses_a_held_out_contact_as_recommend_does(
+    bundle: dict[str, Any], tmp_path: Path
+) -> None:
+    model, events = bundle["model"], bundle["events"]
+    obs = rs.observation_dates(events, freq="D", start=AS_OF, end=AS_OF)
+    X = model.builder_.transform(events, obs)
+    scores = model.score(X)
+    expl = model.explain(X[scores["band"].isin(["C", "D", "E", "F"]).to_numpy()])
+    calls = {}
+    for how in ("hold", "reuse"):
+        kw: dict[str, Any] = {"policy": "us-regf", "capacity": CAPACITY, "now": NOW, "control_share": 0.3}
+        rs.score_batch(model, events, AS_OF, tmp_path / how, chunk_size=700, n_jobs=1, control_capacity=how, **kw)
+        out, _ = read(tmp_path / how)
+        recs = rs.recommend(scores, expl, events, "us-regf", now=NOW, capacity=CAPACITY, control_share=0.3,
+                            control_capacity=how).sort_values("account_id").reset_index(drop=True)  # fmt: skip
+        for col in ("account_id", "action", "channel", "control", "treatment"):
+            assert recs[col].tolist() == out[col].tolist(), (how, col)
+        calls[how] = out.loc[out["contact_id"] != ""].drop_duplicates("contact_id")["channel"].eq("call").sum()
+    assert calls["hold"] < calls["reuse"] == CAPACITY["call"]
+
+
 def test_outreach_second_pass_resumes(bundle: dict[str, Any], tmp_path: Path) -> None:
     kw: dict[str, Any] = {"policy": "cn-2026", "capacity": CAPACITY, "now": NOW, "n_jobs": 1, "chunk_size": 400}
     out = tmp_path / "out"

@@ -67,9 +67,10 @@ def test_capacity_blocks_and_control_over_10000_accounts(portfolio: dict[str, An
     )
     for key, cap in capacity.items():
         assert used.get(key, 0) <= cap, key
-    # Calls are scarce: all granted; a held-out customer's granted contact is withheld, its capacity left unused.
+    # Calls are scarce: a held-out customer's granted contact is withheld and its capacity goes to the next
+    # in line, so every call of the capacity is made.
     held = out.loc[out["control"], "customer_id"].nunique()
-    assert capacity["call"] - held <= used.get("call", 0) < capacity["call"]
+    assert held > 0 and used.get("call", 0) == capacity["call"]
     # No blocked channel used: checked against the rules evaluated independently of the allocation.
     frame = events.accounts.set_index("account_id").loc[out["account_id"]].reset_index()
     evaluation = evaluate_rules(policy, frame, events.contacts, now, "America/New_York")
@@ -117,3 +118,37 @@ def _eligible_count(out: pd.DataFrame, scores: pd.DataFrame) -> int:
     contact_band = out["band"].isin(["C", "D", "E", "F"])
     special = out["blocked"].map(lambda b: any(x["channel"] == "*" for x in b))
     return int((contact_band & ~special).sum())
+
+
+def test_a_held_out_contact_reuses_its_capacity_or_holds_it(portfolio: dict[str, Any]) -> None:
+    events, scores, expl, now = portfolio["events"], portfolio["scores"], portfolio["explanation"], portfolio["now"]
+    capacity = {"call": 150, "sms": 600, "app": 300, "email": 200, "human_review": 40}
+
+    def decide(share: float, how: str) -> pd.DataFrame:
+        return rs.recommend(scores, expl, events, "us-regf", now=now, capacity=capacity, control_share=share,
+                            seed=3, control_capacity=how).drop_duplicates("customer_id")  # fmt: skip
+
+    def granted(out: pd.DataFrame) -> dict[str, set[Any]]:
+        rows = out[out["treatment"] != "none"]
+        key = np.where(rows["action"] == "human_review", "human_review", rows["channel"])
+        key = np.where(rows["control"], "held", key)
+        return {str(k): set(rows.loc[key == k, "customer_id"]) for k in np.unique(key)}
+
+    alone = granted(decide(0.0, "reuse"))
+    hold, reuse = decide(0.2, "hold"), decide(0.2, "reuse")
+    # hold: the same customers are granted as without a control group; the drawn ones are simply not contacted.
+    on_hold = granted(hold)
+    assert set().union(*on_hold.values()) == set().union(*alone.values())
+    assert len(on_hold["call"]) < capacity["call"] and len(on_hold["held"]) > 0
+    # reuse: every scarce channel is used to its capacity, and the held-out customers come on top.
+    reused = granted(reuse)
+    for key in ("call", "sms"):
+        assert len(alone[key]) == len(reused[key]) == capacity[key]
+    assert len(reused["held"]) > len(on_hold["held"]) * 0.8
+    assert set().union(*alone.values()) < set().union(*reused.values())
+    # Both draws hold out the same share of the granted (a hash per customer, whatever the capacity).
+    for out in (hold, reuse):
+        share = out.loc[out["treatment"] != "none", "control"].mean()
+        assert 0.15 < share < 0.25
+    with pytest.raises(ValueError, match=r"control_capacity must be one of \['reuse', 'hold'\]; got 'keep'"):
+        rs.recommend(scores, expl, events, "us-regf", now=now, control_capacity="keep")

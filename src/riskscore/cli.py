@@ -143,6 +143,10 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--seed", type=opt.whole, default=0, help="seed of the control group (default: 0)")
     rec.add_argument("--control-share", type=opt.share, default=0.05, help="share held out (default: 0.05)")
     rec.add_argument(
+        "--control-capacity", choices=["reuse", "hold"], default="reuse",
+        help="a held-out customer's contact goes to the next in line (reuse, default) or stays unused (hold)",
+    )  # fmt: skip
+    rec.add_argument(
         "--audit", type=opt.new_file(".jsonl"), default=None, help="append the decisions to this JSON-lines audit log"
     )
     _outreach_options(rec)
@@ -336,6 +340,7 @@ def _recommend(args: argparse.Namespace) -> int:
         now=now,
         capacity=args.capacity,
         control_share=args.control_share,
+        control_capacity=args.control_capacity,
         seed=args.seed,
         lang=args.lang,
         lender=_lender(args),

@@ -116,6 +116,7 @@ def score_batch(
     lender: Mapping[str, str] | None = None,
     events_timezone: str | None = None,
     client: Any = None,
+    control_capacity: str = "reuse",
 ) -> BatchResult:
     """Score every account of ``events`` at ``as_of`` with the model ``bundle``, chunk by chunk.
 
@@ -156,8 +157,8 @@ def score_batch(
         bar when standard error is a terminal.
     policy : OutreachPolicy, name or path, optional
         Recommend outreach as :func:`riskscore.recommend` does, for the whole
-        book: ``capacity``, ``costs``, ``control_share``, ``seed``, ``lender``
-        and ``events_timezone`` as there. Capacity is shared by the whole book:
+        book: ``capacity``, ``costs``, ``control_share``, ``control_capacity``,
+        ``seed``, ``lender`` and ``events_timezone`` as there. Capacity is shared by the whole book:
         chunks stage their candidates, one allocation decides, then each
         chunk's part is written with its decisions.
     now : tz-aware timestamp, optional
@@ -196,7 +197,7 @@ def score_batch(
     outreach: dict[str, Any] = {}
     if policy is not None:
         outreach = outreach_setup(policy, capacity, now, costs, control_share, seed, lender, events_timezone,
-                                   day, lang, model)  # fmt: skip
+                                   day, lang, model, control_capacity)  # fmt: skip
     params = {
         "format": FORMAT,
         "model_version": model.version_,

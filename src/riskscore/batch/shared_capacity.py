@@ -38,13 +38,14 @@ def outreach_setup(
     day: pd.Timestamp,
     lang: str,
     model: Any,
+    control_capacity: str = "reuse",
 ) -> dict[str, Any]:
     """Everything a chunk needs to decide, checked once, and what the manifest records of it."""
     rules = policy if isinstance(policy, OutreachPolicy) else OutreachPolicy.load(policy)
     table = Treatments.load().with_costs(costs)
     templates = Templates.load(rules, None)
     when = check_now(now if now is not None else day.tz_localize("UTC"))
-    settings = decision_settings(rules, capacity, control_share, seed, lang, lender, model.version_)
+    settings = decision_settings(rules, capacity, control_share, seed, lang, lender, model.version_, control_capacity)
     tz = events_timezone or str(when.tz)
     return {
         "policy": rules,
@@ -77,6 +78,7 @@ def second_pass(
                 [list(u) for u in cand["usable"]],
                 [list(k) for k in cand["keys"]],
                 job.settings["capacity"],  # type: ignore[index]
+                cand["free"].to_numpy(dtype=bool),
             )
             table = pd.DataFrame(
                 {

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["allocate", "allocation_order", "control_draw", "left_keys"]
+__all__ = ["CONTROL_CAPACITY", "allocate", "allocation_order", "control_draw", "left_keys"]
+
+CONTROL_CAPACITY = ("reuse", "hold")
+"""What a held-out customer's granted contact does with its capacity: goes to the next in line, or stays unused."""
 
 
 def control_draw(account_ids: pd.Series, seed: int) -> np.ndarray:
@@ -33,17 +36,25 @@ def control_draw(account_ids: pd.Series, seed: int) -> np.ndarray:
 
 
 def allocate(
-    usable_rows: list[list[bool]], key_rows: list[list[str]], capacity: Mapping[str, int] | None
+    usable_rows: list[list[bool]],
+    key_rows: list[list[str]],
+    capacity: Mapping[str, int] | None,
+    free: Sequence[bool] | None = None,
 ) -> tuple[np.ndarray, dict[int, list[str]]]:
     """Greedy allocation over candidates already in priority order.
 
     Each candidate takes its first usable option whose capacity key has room
-    (keys without a capacity are unlimited). Returns the option index taken
-    per candidate (-1: none) and, per candidate, the keys found used up.
+    (keys without a capacity are unlimited). A candidate marked in ``free``
+    (a held-out customer whose capacity goes to the next in line) is granted
+    the same way but uses none. Returns the option index taken per candidate
+    (-1: none) and, per candidate, the keys found used up.
     """
     left = dict(capacity) if capacity is not None else {}
     picks = np.full(len(usable_rows), -1, dtype=np.int64)
     exhausted: dict[int, list[str]] = {}
+    spares = [False] * len(usable_rows) if free is None else [bool(f) for f in free]
+    if len(spares) != len(usable_rows):
+        raise ValueError(f"free has {len(spares)} entries for {len(usable_rows)} candidates")
     for r, (usable, keys) in enumerate(zip(usable_rows, key_rows, strict=True)):
         for k, ok in enumerate(usable):
             if not ok:
@@ -53,7 +64,8 @@ def allocate(
                 if left[key] <= 0:
                     exhausted.setdefault(r, []).append(key)
                     continue
-                left[key] -= 1
+                if not spares[r]:
+                    left[key] -= 1
             picks[r] = k
             break
     return picks, exhausted

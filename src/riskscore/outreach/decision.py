@@ -206,6 +206,8 @@ def decide(
     chosen = np.full(m, -1, dtype=np.int64)
     exhausted: dict[int, list[str]] = {}
     keys = np.where(action == "human_review", "human_review", channel)
+    # A drawn customer's capacity goes to the next in line ("reuse") or stays unused ("hold").
+    spare = drawn & (settings["control_capacity"] == "reuse")
     if granted is None and plan_only:
         return pd.DataFrame(
             {
@@ -213,6 +215,7 @@ def decide(
                 "best": best[sequence],
                 "usable": usable[:, sequence].T.tolist(),
                 "keys": keys[:, sequence].T.tolist(),
+                "free": spare[sequence],
             }
         ), {}
     if granted is not None:
@@ -222,11 +225,13 @@ def decide(
             if record.get("exhausted"):
                 exhausted[u] = list(record["exhausted"])
     else:
-        picks, used_up = allocate(usable[:, sequence].T.tolist(), keys[:, sequence].T.tolist(), settings["capacity"])
+        picks, used_up = allocate(
+            usable[:, sequence].T.tolist(), keys[:, sequence].T.tolist(), settings["capacity"], spare[sequence]
+        )
         chosen[sequence] = picks
         exhausted = {int(sequence[r]): keys_ for r, keys_ in used_up.items()}
     # Control group: the drawn customers among those granted a contact. Their contact is not made (its
-    # capacity stays unused), so contacted and held out are alike but for the contact.
+    # capacity goes to the next in line, or stays unused), so contacted and held out are alike but for it.
     control = drawn & (chosen >= 0)
     # The treatment: the action granted (for a control row, the one it was held out from), else none.
     granted_action = action[np.maximum(chosen, 0), np.arange(m)] if width else np.full(m, "none", dtype=object)

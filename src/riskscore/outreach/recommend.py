@@ -14,7 +14,7 @@ pass over the accounts that want a contact):
    option whose channel has capacity left;
 5. a seeded control group among the customers granted a contact (a hash of
    seed and customer, so it does not depend on the others): the contact is
-   withheld;
+   withheld, and its capacity goes to the next in line (``control_capacity``);
 6. messages rendered from the linted templates, and the audit record.
 """
 
@@ -28,6 +28,7 @@ import pandas as pd
 
 from riskscore.errors import PolicyError
 from riskscore.outreach import audit as audit_log
+from riskscore.outreach.allocation import CONTROL_CAPACITY
 from riskscore.outreach.decision import decide
 from riskscore.outreach.inputs import FLAGS, check_capacity, check_now, prepare_inputs
 from riskscore.outreach.messages import DEFAULT_LENDER, Templates
@@ -79,6 +80,7 @@ def recommend(
     events_timezone: str | None = None,
     model_version: str | None = None,
     audit: str | Path | None = None,
+    control_capacity: str = "reuse",
 ) -> pd.DataFrame:
     """One outreach decision per scored account, under ``policy`` and ``capacity``.
 
@@ -103,11 +105,11 @@ def recommend(
         ``cost`` (per channel).
     control_share : float, default=0.05
         Share of the customers granted a contact of a standard treatment that
-        is held out (``control=True``): the allocation runs first, then the
-        draw (a hash of seed and customer) withholds the granted contact, whose
-        capacity stays unused. Contacted and held-out customers are then alike
-        but for the contact, so the read-out measures the effect of a contact
-        made. Customers on a support or suppression path are never held out.
+        is held out (``control=True``): the draw (a hash of seed and customer)
+        withholds the contact the allocation grants. Contacted and held-out
+        customers are then alike but for the contact, so the read-out measures
+        the effect of a contact made. Customers on a support or suppression
+        path are never held out.
     seed : int, default=0
         Seed of the control group draw.
     treatments, templates : path or mapping, optional
@@ -124,6 +126,13 @@ def recommend(
         Recorded on every row; ``scores.attrs["model_version"]`` by default.
     audit : path, optional
         Append the run and every decision to this JSON-lines file.
+    control_capacity : {"reuse", "hold"}, default="reuse"
+        What a held-out customer's granted contact does with its capacity:
+        ``"reuse"`` gives it to the next customers in line (the held-out
+        customer is granted as if it used none), so the contacts made equal
+        what capacity allows with or without a control group; ``"hold"``
+        leaves it unused (fewer contacts, the same contacted customers as
+        without a control group).
 
     Returns
     -------
@@ -150,7 +159,7 @@ def recommend(
     messages = Templates.load(policy, templates)
     now_ts = check_now(now)
     version = model_version or str(scores.attrs.get("model_version", "unknown"))
-    settings = decision_settings(policy, capacity, control_share, seed, lang, lender, version)
+    settings = decision_settings(policy, capacity, control_share, seed, lang, lender, version, control_capacity)
     events_tz = events_timezone or str(now_ts.tz)
     inputs = prepare_inputs(scores, explanation, events, table, now_ts, events_tz, settings["lang"])
     table.check(policy, sorted(inputs.frame["band"].unique()), list(SEGMENTS))
@@ -195,6 +204,7 @@ def decision_settings(
     lang: str | None,
     lender: Mapping[str, str] | None,
     model_version: str,
+    control_capacity: str = "reuse",
 ) -> dict[str, Any]:
     """The run-wide settings of a decision, checked: what ``decide`` and the audit record use.
 
@@ -206,9 +216,12 @@ def decision_settings(
         raise ValueError(f"lang must be 'en' or 'zh'; got {lang!r}")
     if not 0 <= control_share < 1:
         raise ValueError(f"control_share must be in [0, 1); got {control_share!r}")
+    if control_capacity not in CONTROL_CAPACITY:
+        raise ValueError(f"control_capacity must be one of {list(CONTROL_CAPACITY)}; got {control_capacity!r}")
     return {
         "capacity": check_capacity(capacity, policy),
         "control_share": float(control_share),
+        "control_capacity": control_capacity,
         "seed": int(seed),
         "lang": lang,
         "lender": check_lender(lender, policy, lang),

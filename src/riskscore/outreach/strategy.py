@@ -44,7 +44,8 @@ class Strategy:
         :func:`~riskscore.outreach.estimate_effects` gives).
     seed : int, default=0
     **options
-        Any other keyword of ``recommend`` (``lang``, ``lender``, ``templates``).
+        Any other keyword of ``recommend`` (``lang``, ``lender``, ``templates``,
+        ``control_capacity``).
 
     Notes
     -----
