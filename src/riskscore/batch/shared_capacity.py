@@ -78,7 +78,7 @@ def second_pass(
                 [list(u) for u in cand["usable"]],
                 [list(k) for k in cand["keys"]],
                 job.settings["capacity"],  # type: ignore[index]
-                cand["free"].to_numpy(dtype=bool),
+                cand["free"].astype(bool).tolist(),
             )
             table = pd.DataFrame(
                 {
