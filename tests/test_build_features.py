@@ -116,3 +116,26 @@ def test_a_span_finds_the_grid_chunk_by_chunk(grid: dict[str, Any], tmp_path: Pa
     assert run.observations == len(grid["obs"])
     got = _read(tmp_path / "span")
     pd.testing.assert_frame_equal(got, grid["expected"].astype(got.dtypes.to_dict()), check_index_type=False)
+
+
+def test_local_workers_read_their_own_rows_so_the_parent_holds_none(grid: dict[str, Any]) -> None:
+    from riskscore.batch.runners import Runner
+    from riskscore.batch.source import ChunkRows, Source, chunk_tables
+
+    source = Source(grid["folder"])
+    chunks = source.chunks(300)
+    for k in (0, len(chunks) // 2):
+        ids = chunks[k]
+        deferred = Runner("local", 2, None).rows(source, ids)
+        # Only the accounts' rows travel; every event table is a file for the worker to read.
+        assert isinstance(deferred, ChunkRows) and set(deferred.frames) == {"accounts"}
+        assert {"statements", "transactions"} <= set(deferred.files)
+        read, direct = chunk_tables(deferred), source.chunk(ids)
+        assert list(read) == list(direct)
+        for name in direct:
+            pd.testing.assert_frame_equal(read[name], direct[name])
+            assert set(read[name]["account_id"]) <= set(ids.tolist())
+        assert len(read["statements"]) > 0
+    # In memory the parent slices the rows, as before.
+    in_memory = Runner("local", 2, None).rows(Source(grid["events"]), chunks[0])
+    assert isinstance(in_memory, dict) and len(in_memory["statements"]) > 0

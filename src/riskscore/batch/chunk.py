@@ -26,7 +26,7 @@ import pandas as pd
 
 from riskscore.batch.manifest import part_path
 from riskscore.batch.schemas import error_rows, outreach_rows, part_rows, write_parquet
-from riskscore.batch.source import validated
+from riskscore.batch.source import ChunkRows, chunk_tables, validated
 from riskscore.data import EventData
 from riskscore.labels import observation_dates
 from riskscore.outreach.decision import decide
@@ -89,11 +89,11 @@ def watch_parent(pid: int | None) -> None:
 
 
 def run_chunk(
-    k: int, ids: np.ndarray, tables: dict[str, pd.DataFrame], protected: tuple[str, ...] | None, job: Job
+    k: int, ids: np.ndarray, tables: ChunkRows | dict[str, pd.DataFrame], protected: tuple[str, ...] | None, job: Job
 ) -> dict[str, Any]:
     """Score one chunk and write its part (errors first: the part's presence means the chunk is whole)."""
     watch_parent(job.parent_pid)
-    events, errors = validated(tables, protected)
+    events, errors = validated(chunk_tables(tables), protected)
     rows = pd.DataFrame()
     expl = None
     excluded: list[tuple[Any, str]] = []

@@ -42,7 +42,7 @@ from riskscore.batch.manifest import (
 )
 from riskscore.batch.runners import Runner
 from riskscore.batch.schemas import error_rows, write_parquet
-from riskscore.batch.source import Source, validated
+from riskscore.batch.source import ChunkRows, Source, chunk_tables, validated
 from riskscore.features import FeatureBuilder
 from riskscore.labels import make_labels
 
@@ -171,7 +171,7 @@ def build_features(
         log.info("build_features: %d accounts in %d chunks, %d to do -> %s", len(ids), len(chunks), len(todo), out)
         runner = Runner(backend, n_jobs, client)
         try:
-            calls = ((k, chunks[k], source.chunk(chunks[k]), source.protected, job) for k in todo)
+            calls = ((k, chunks[k], runner.rows(source, chunks[k]), source.protected, job) for k in todo)
             for finished in runner.map(_chunk, calls, len(todo)):
                 done[finished["chunk"]] = {k: finished[k] for k in ("scored", "errors", "excluded", "rows")}
                 write_manifest(out, params, done, len(chunks))
@@ -198,10 +198,11 @@ def _builder(thing: Any) -> FeatureBuilder:
     return model.builder_
 
 
-def _chunk(k: int, ids: np.ndarray, tables: dict[str, pd.DataFrame], protected: Any, job: _Job) -> dict[str, Any]:
+def _chunk(k: int, ids: np.ndarray, tables: ChunkRows | dict[str, pd.DataFrame], protected: Any, job: _Job,
+           ) -> dict[str, Any]:  # fmt: skip
     """Validate one chunk, build its observations' features and labels, write its part (errors first)."""
     watch_parent(job.parent_pid)
-    events, errors = validated(tables, protected)
+    events, errors = validated(chunk_tables(tables), protected)
     err = pd.DataFrame(errors, columns=["account_id", "reason"])
     bad = set(err["account_id"].tolist())
     if job.span is not None:

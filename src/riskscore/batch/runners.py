@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from riskscore.batch.chunk import Job, run_chunk
-from riskscore.batch.source import Source
+from riskscore.batch.source import ChunkRows, Source
 
 __all__ = ["Runner", "execute", "progress_callback"]
 
@@ -41,6 +42,15 @@ class Runner:
                 self.own = [self.client]
             else:
                 self.client = client
+
+    def rows(self, source: Source, ids: np.ndarray) -> ChunkRows | dict[str, pd.DataFrame]:
+        """What a chunk function gets of its accounts' rows, made lazily, a few chunks ahead of the workers.
+
+        Workers on this machine read a folder's parquet tables themselves, so
+        the parent holds no chunk's rows; on Dask the parent reads and ships
+        them (the workers need not see the folder).
+        """
+        return source.chunk(ids) if self.backend == "dask" else source.deferred(ids)
 
     def close(self) -> None:
         """Close the clients and clusters this runner started."""
@@ -86,8 +96,7 @@ def execute(
 ) -> Iterable[dict[str, Any]]:
     """Run every chunk of ``todo`` on ``runner``; results as they finish."""
     protected = source.protected
-    # The parent reads each chunk's rows lazily, a few chunks ahead of the workers.
-    calls = ((k, chunks[k], source.chunk(chunks[k]), protected, job) for k in todo)
+    calls = ((k, chunks[k], runner.rows(source, chunks[k]), protected, job) for k in todo)
     return runner.map(run_chunk, calls, len(todo))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from riskscore.data.files import (
 )
 from riskscore.errors import DataValidationError, Problem
 
-__all__ = ["Source", "validated"]
+__all__ = ["ChunkRows", "Source", "chunk_tables", "validated"]
 
 
 class Source:
@@ -38,7 +39,6 @@ class Source:
         self.folder: Path | None = None if self.memory is not None else Path(events)  # type: ignore[arg-type]
         self.files: dict[str, Path] = {}
         self.loaded: dict[str, pd.DataFrame] = {}
-        self.datasets: dict[str, Any] = {}
         self.protected: tuple[str, ...] | None = None
         if self.memory is not None:
             self.accounts = self.memory.accounts
@@ -161,63 +161,115 @@ class Source:
 
     def chunk(self, ids: np.ndarray) -> dict[str, pd.DataFrame]:
         """The raw rows of every table for the accounts ``ids`` (sorted; not always consecutive)."""
-        wanted = set(ids.tolist())
-        out: dict[str, pd.DataFrame] = {}
         if self.memory is not None:
-            # Tables are sorted by account_id: each account is one block of rows.
-            for name, df in self.memory.tables.items():
-                if name == "accounts":
-                    df = self.accounts  # in the same order, with what the run adds (customer flags)
-                col = df["account_id"].to_numpy()
-                left = np.searchsorted(col, ids, side="left")
-                right = np.searchsorted(col, ids, side="right")
-                if len(ids) and int(right[-1] - left[0]) == int((right - left).sum()):
-                    out[name] = df.iloc[int(left[0]) : int(right[-1])]  # one block: no copy
-                else:
-                    rows = np.concatenate([np.arange(a, b) for a, b in zip(left.tolist(), right.tolist(), strict=True)])
-                    out[name] = df.iloc[rows.astype(np.int64)].reset_index(drop=True)
-            return out
-        for name in self.files:
-            if name == "accounts":
-                df = self.accounts
-            elif name in self.loaded:
-                df = self.loaded[name]
+            return _memory_rows(self.memory.tables, self.accounts, ids)
+        return self._on_disk(ids).read()
+
+    def deferred(self, ids: np.ndarray) -> ChunkRows | dict[str, pd.DataFrame]:
+        """The chunk's rows for a worker on this machine: the parquet tables left on disk for it to read.
+
+        The parent then never holds a chunk's event rows (its memory does not
+        follow the chunk size or the book); an in-memory EventData's rows are
+        sliced here as :meth:`chunk` does.
+        """
+        if self.memory is not None:
+            return self.chunk(ids)
+        return self._on_disk(ids)
+
+    def _on_disk(self, ids: np.ndarray) -> ChunkRows:
+        wanted = set(ids.tolist())
+        frames: dict[str, pd.DataFrame] = {}
+        files: dict[str, Path] = {}
+        for name, path in self.files.items():
+            if name == "accounts" or name in self.loaded:
+                df = self.accounts if name == "accounts" else self.loaded[name]
+                frames[name] = df.loc[df["account_id"].isin(wanted).to_numpy()].reset_index(drop=True)
             else:
-                df = self._read_parquet(name, ids)
-            out[name] = df.loc[df["account_id"].isin(wanted).to_numpy()].reset_index(drop=True)
-        if self.datasets:
+                files[name] = path
+        return ChunkRows(ids, list(self.files), frames, files)
+
+
+@dataclass(frozen=True)
+class ChunkRows:
+    """A chunk's rows, the parquet tables still on disk: :meth:`read` in the worker that builds the chunk."""
+
+    ids: np.ndarray
+    order: list[str]
+    frames: dict[str, pd.DataFrame]
+    files: dict[str, Path]
+
+    def read(self) -> dict[str, pd.DataFrame]:
+        """Every table's rows for the chunk's accounts, in the folder's table order."""
+        wanted = set(self.ids.tolist())
+        out: dict[str, pd.DataFrame] = {}
+        for name in self.order:
+            if name in self.frames:
+                out[name] = self.frames[name]
+            else:
+                df = _read_parquet(self.files[name], self.ids)
+                out[name] = df.loc[df["account_id"].isin(wanted).to_numpy()].reset_index(drop=True)
+        if self.files:
             import pyarrow as pa
 
             pa.default_memory_pool().release_unused()  # give freed buffers back: memory follows the chunk
         return out
 
-    def _read_parquet(self, name: str, ids: np.ndarray) -> pd.DataFrame:
-        """The rows of ``ids`` from a parquet table: only the row groups whose id range holds one of them."""
-        import pyarrow as pa
-        import pyarrow.dataset as ds
 
-        try:
-            if name not in self.datasets:
-                dataset = ds.dataset(self.files[name], format="parquet")
-                self.datasets[name] = (dataset.schema, _row_groups(dataset))
-            schema, files = self.datasets[name]
-            wanted = ds.field("account_id").isin(pa.array(ids.tolist()))
-            pieces = []
-            for fragment, groups, known, low, high in files:
-                hit = ~known
-                if known.any():
-                    # A group holds a wanted id when some id lies in [low, high].
-                    lo, hi = np.asarray(low, dtype=ids.dtype), np.asarray(high, dtype=ids.dtype)
-                    hit[known] = np.searchsorted(ids, lo, "left") < np.searchsorted(ids, hi, "right")
-                take = [g for g, h in zip(groups, hit.tolist(), strict=True) if h]
-                if take:
-                    pieces.append(fragment.subset(row_group_ids=take).to_table(filter=wanted, schema=schema))
-            table = pa.concat_tables(pieces) if pieces else schema.empty_table()
-        except (pa.ArrowException, OSError) as exc:
-            raise unreadable(self.files[name], exc) from exc
-        df = table.to_pandas()
-        del table
-        return df
+def chunk_tables(tables: ChunkRows | dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """A chunk function's tables: read now when they were left on disk."""
+    return tables.read() if isinstance(tables, ChunkRows) else tables
+
+
+def _memory_rows(tables: dict[str, pd.DataFrame], accounts: pd.DataFrame, ids: np.ndarray) -> dict[str, pd.DataFrame]:
+    out: dict[str, pd.DataFrame] = {}
+    # Tables are sorted by account_id: each account is one block of rows.
+    for name, df in tables.items():
+        if name == "accounts":
+            df = accounts  # in the same order, with what the run adds (customer flags)
+        col = df["account_id"].to_numpy()
+        left = np.searchsorted(col, ids, side="left")
+        right = np.searchsorted(col, ids, side="right")
+        if len(ids) and int(right[-1] - left[0]) == int((right - left).sum()):
+            out[name] = df.iloc[int(left[0]) : int(right[-1])]  # one block: no copy
+        else:
+            rows = np.concatenate([np.arange(a, b) for a, b in zip(left.tolist(), right.tolist(), strict=True)])
+            out[name] = df.iloc[rows.astype(np.int64)].reset_index(drop=True)
+    return out
+
+
+_INDEX: dict[tuple[str, int, int], tuple[Any, list[Any]]] = {}
+"""Per process: each parquet table's schema and row-group ranges, by path, modification time and size."""
+
+
+def _read_parquet(path: Path, ids: np.ndarray) -> pd.DataFrame:
+    """The rows of ``ids`` from a parquet table: only the row groups whose id range holds one of them."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    try:
+        info = path.stat()
+        key = (str(path), info.st_mtime_ns, info.st_size)
+        if key not in _INDEX:
+            dataset = ds.dataset(path, format="parquet")
+            _INDEX[key] = (dataset.schema, _row_groups(dataset))
+        schema, files = _INDEX[key]
+        wanted = ds.field("account_id").isin(pa.array(ids.tolist()))
+        pieces = []
+        for fragment, groups, known, low, high in files:
+            hit = ~known
+            if known.any():
+                # A group holds a wanted id when some id lies in [low, high].
+                lo, hi = np.asarray(low, dtype=ids.dtype), np.asarray(high, dtype=ids.dtype)
+                hit[known] = np.searchsorted(ids, lo, "left") < np.searchsorted(ids, hi, "right")
+            take = [g for g, h in zip(groups, hit.tolist(), strict=True) if h]
+            if take:
+                pieces.append(fragment.subset(row_group_ids=take).to_table(filter=wanted, schema=schema))
+        table = pa.concat_tables(pieces) if pieces else schema.empty_table()
+    except (pa.ArrowException, OSError) as exc:
+        raise unreadable(path, exc) from exc
+    df = table.to_pandas()
+    del table
+    return df
 
 
 def _row_groups(dataset: Any) -> list[tuple[Any, list[int], np.ndarray, np.ndarray, np.ndarray]]:
