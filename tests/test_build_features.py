@@ -139,3 +139,21 @@ def test_local_workers_read_their_own_rows_so_the_parent_holds_none(grid: dict[s
     # In memory the parent slices the rows, as before.
     in_memory = Runner("local", 2, None).rows(Source(grid["events"]), chunks[0])
     assert isinstance(in_memory, dict) and len(in_memory["statements"]) > 0
+
+
+def test_a_folder_named_relative_to_the_caller_is_read_by_workers_started_elsewhere(
+    grid: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A reused worker process keeps the directory it started in: the rows it is sent name absolute files.
+    from riskscore.batch.runners import Runner
+    from riskscore.batch.source import Source, chunk_tables
+
+    folder = Path(grid["folder"])
+    monkeypatch.chdir(folder.parent)
+    source = Source(folder.name)
+    ids = source.chunks(300)[0]
+    deferred = Runner("local", 2, None).rows(source, ids)
+    monkeypatch.chdir(tmp_path)  # as a worker whose directory is not the caller's
+    read = chunk_tables(deferred)
+    assert len(read["statements"]) > 0
+    pd.testing.assert_frame_equal(read["statements"], Source(folder).chunk(ids)["statements"])

@@ -185,7 +185,7 @@ class Source:
                 df = self.accounts if name == "accounts" else self.loaded[name]
                 frames[name] = df.loc[df["account_id"].isin(wanted).to_numpy()].reset_index(drop=True)
             else:
-                files[name] = path
+                files[name] = path.absolute()  # a worker started elsewhere reads the same file
         return ChunkRows(ids, list(self.files), frames, files)
 
 
