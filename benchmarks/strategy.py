@@ -77,6 +77,8 @@ class TestAndLearn:
         self.pilot = rs.outreach.Strategy(model, "us-regf", capacity=CAPACITY, control_share=0.3, seed=1)
         self.decided: list[pd.DataFrame] = []
         self.effects: Any = None
+        self.first: Any = None
+        self.pilot_readout: Any = None
 
     def __call__(self, events: Any, now: pd.Timestamp) -> pd.DataFrame:
         day = now.tz_localize(None)
@@ -88,6 +90,9 @@ class TestAndLearn:
         past = pd.concat(self.decided, ignore_index=True)
         complete = past["as_of"] + pd.Timedelta("90D") - pd.Timedelta("1D") <= events.data_end
         self.effects = self.rs.outreach.estimate_effects(past.loc[complete], events)
+        if self.first is None:  # what the pilot alone measured, with the read-out it came from
+            self.first = self.effects
+            self.pilot_readout = self.rs.outreach.readout(past.loc[complete], events, by=("action",))
         self.after = self.rs.outreach.Strategy(self.model, "us-regf", capacity=CAPACITY, control_share=0.05,
                                                costs=self.effects.costs(), seed=2)  # fmt: skip
         out = self.after(events, now)
@@ -249,8 +254,15 @@ def main() -> None:
         results[name] = {"whole": whole, "after": after, "seconds": took, "violations": violations(rs, events),
                          "decisions": len(decisions)}  # fmt: skip
         print(f"{name}: simulated in {took:.0f} s, {len(decisions):,} decision rows")
+    if learner.first is not None:
+        print("pilot read-out (decisions whose horizon was in the data at the end of the pilot):")
+        cols = ["treated", "control", "rate_treated", "rate_control", "uplift", "ci_low", "ci_high"]
+        print(learner.pilot_readout[cols].to_string(float_format=lambda v: f"{v:.4f}"))
+        print("effects learned from the pilot:")
+        for action, cells in learner.first.table.items():
+            print(f"  {action}: " + ", ".join(f"{s} {v:.3f}" for s, v in cells.items()))
     if learner.effects is not None:
-        print("learned effects (test phase):")
+        print("learned effects (at the last decision):")
         for action, cells in learner.effects.table.items():
             print(f"  {action}: " + ", ".join(f"{s} {v:.3f}" for s, v in cells.items()))
     for period in ("whole", "after"):

@@ -14,8 +14,8 @@ import pandas as pd
 
 from riskscore.data import EventData
 from riskscore.features import engine as E
-from riskscore.features.builder import prepare_observations
 from riskscore.features.instalment import Schedule
+from riskscore.features.observations import prepare_observations
 from riskscore.features.status import dpd_at, sorted_context
 
 __all__ = ["make_labels", "observation_dates"]

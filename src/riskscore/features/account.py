@@ -129,9 +129,12 @@ def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec
             )
     if fitted["products"] is not None:
         out.append(FeatureSpec("acct_product", NAME, None, "product (card, loan, ...)", 0, "product"))
+    sign = fitted.get("directions", {})
     for col in fitted["numeric"]:
         out.append(
-            FeatureSpec(account_feature_name(col), NAME, None, f"account attribute {col}", 0, "customer_profile")
+            FeatureSpec(
+                account_feature_name(col), NAME, None, f"account attribute {col}", sign.get(col, 0), "customer_profile"
+            )
         )
     for col in fitted["categorical"]:
         out.append(

@@ -7,7 +7,7 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
@@ -21,9 +21,11 @@ from riskscore.errors import DataValidationError, NotFittedError, Problem
 from riskscore.features import account, customer, instalment, repayment, spending
 from riskscore.features import engine as E
 from riskscore.features._base import Context, FeatureSpec, FitOptions, Window, event_times
-from riskscore.features.names import statement_extra, window_days
+from riskscore.features.extra import check_directions
+from riskscore.features.names import statement_extra, transaction_extra, window_days
+from riskscore.features.observations import prepare_observations
 
-__all__ = ["DEFAULT_PROTECTED", "FAMILIES", "FeatureBuilder", "describe", "prepare_observations"]
+__all__ = ["DEFAULT_PROTECTED", "FAMILIES", "FeatureBuilder", "describe"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,94 +83,6 @@ def _parse_window(value: object) -> Window:
     return Window(f"{seconds // 86_400}d", seconds)
 
 
-def prepare_observations(events: EventData, obs: object) -> tuple[np.ndarray, np.ndarray, pd.MultiIndex]:
-    """Account ids, ``as_of`` values (datetime64[ns]) and the (account_id, as_of) index of ``obs``.
-
-    ``obs`` is a DataFrame with columns ``account_id`` and ``as_of`` (any index),
-    or anything indexed by (``account_id``, ``as_of``): a feature matrix, a Series
-    of labels, or the MultiIndex itself.
-    """
-    if isinstance(obs, pd.MultiIndex):
-        frame = obs.to_frame(index=False)
-    elif isinstance(obs, (pd.DataFrame, pd.Series)) and isinstance(obs.index, pd.MultiIndex):
-        frame = obs.index.to_frame(index=False)
-    elif isinstance(obs, pd.DataFrame):
-        frame = obs
-    else:
-        raise DataValidationError(
-            [
-                Problem(
-                    "observations", None, "type", f"must be a DataFrame (account_id, as_of); got {type(obs).__name__}"
-                )
-            ]
-        )
-    missing = [c for c in ("account_id", "as_of") if c not in frame.columns]
-    if missing:
-        raise DataValidationError(
-            [
-                Problem(
-                    "observations",
-                    missing[0],
-                    "required_column",
-                    f"required column is missing; got columns {list(map(str, frame.columns))}",
-                )
-            ]
-        )
-    ids = frame["account_id"]
-    problems: list[Problem] = []
-    as_of = (
-        pd.to_datetime(frame["as_of"], errors="coerce", format="ISO8601")
-        if not pd.api.types.is_datetime64_dtype(frame["as_of"].dtype)
-        else frame["as_of"]
-    )
-    if isinstance(as_of.dtype, pd.DatetimeTZDtype):
-        raise DataValidationError(
-            [Problem("observations", "as_of", "naive_dates", f"must be naive dates; got {as_of.dtype}")]
-        )
-    as_of = as_of.astype("datetime64[ns]")
-    bad = as_of.isna().to_numpy()
-    if bad.any():
-        problems.append(_obs_problem("as_of", "parse_date", "must be a date (ISO 8601 or datetime)", bad, ids))
-    ns = as_of.to_numpy().view(np.int64)
-    frac = ~bad & (ns % E.NS != 0)
-    if frac.any():
-        problems.append(_obs_problem("as_of", "whole_seconds", "must be whole seconds", frac, ids))
-    code = E.account_codes(events.accounts["account_id"], ids)
-    unknown = code < 0
-    if unknown.any():
-        problems.append(
-            _obs_problem("account_id", "known_account", "every account_id must exist in accounts", unknown, ids)
-        )
-    known = np.flatnonzero(~unknown & ~bad)
-    before_open = np.zeros(len(code), dtype=bool)
-    before_open[known] = as_of.to_numpy()[known] <= events.accounts["open_date"].to_numpy()[code[known]]
-    if before_open.any():
-        problems.append(
-            _obs_problem(
-                "as_of",
-                "after_open",
-                "must be after the account's open_date (an account is not scored before it existed)",
-                before_open,
-                ids,
-            )
-        )
-    if problems:
-        raise DataValidationError(problems)
-    index = pd.MultiIndex.from_arrays(
-        [
-            pd.Index(events.accounts["account_id"].to_numpy()[code], name="account_id"),
-            pd.DatetimeIndex(as_of, name="as_of"),
-        ]
-    )
-    return code, as_of.to_numpy(), index
-
-
-def _obs_problem(column: str, rule: str, message: str, mask: np.ndarray, ids: pd.Series) -> Problem:
-    found = pd.unique(ids.to_numpy()[mask])
-    examples = tuple(v.item() if isinstance(v, np.generic) else v for v in found[:5])
-    return Problem("observations", column, rule, message, int(mask.sum()), examples, len(found))
-
-
 class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
     """Point-in-time features for (``account_id``, ``as_of``) observations.
 
@@ -204,7 +118,18 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         personal detail or free text. Numbers: latest and previous value,
         their change, and the mean, minimum and maximum per window; text
         codes with few levels: the latest level and, per window, the
-        statements with each level. ``()`` uses none.
+        statements with each level. ``()`` uses none. The lender's own
+        ``transactions`` columns are summarised per window as
+        ``txn_extra_<column>_*`` (numbers: sum and mean; codes: the
+        transactions with each level).
+    directions : dict, optional
+        The expected risk direction of the lender's own numeric columns, by
+        ``"<table>.<column>"`` (or a bare column, for every table using it):
+        +1 when a higher value means higher risk, -1 lower, 0 none (the
+        default for every own column). Their level features (latest,
+        previous, window mean, min, max, sum) get that ``direction`` in the
+        catalogue, so the model's monotone constraints may use it; a key that
+        names no numeric own column in use is an error.
 
     Attributes
     ----------
@@ -239,6 +164,7 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         essential_categories: Sequence[str] | None = None,
         n_jobs: int | None = None,
         statement_columns: Sequence[str] | None = None,
+        directions: Mapping[str, int] | None = None,
     ) -> None:
         self.windows = windows
         self.families = families
@@ -247,6 +173,7 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         self.essential_categories = essential_categories
         self.n_jobs = n_jobs
         self.statement_columns = statement_columns
+        self.directions = directions
 
     # ----------------------------------------------------------------- fit
 
@@ -306,6 +233,16 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
             fitted[name] = FAMILIES[name].fit(events, options)
             for col, why in fitted[name].get("skipped", {}).items():  # columns a family cannot use
                 excluded[col] = why
+        own = {
+            "repayment": ("statements", "extra"),
+            "spending": ("transactions", "extra"),
+            "account": ("accounts", "numeric"),
+        }
+        numeric = {table: fitted[f][key] for f, (table, key) in own.items() if f in fitted}
+        declared = check_directions(dict(self.directions or {}), numeric)
+        for f, (table, _) in own.items():
+            if f in fitted and declared[table]:
+                fitted[f]["directions"] = declared[table]
         return self._set_fitted(windows, tuple(families), fitted, excluded)
 
     def _set_fitted(
@@ -540,7 +477,13 @@ def describe(names: Iterable[str]) -> pd.DataFrame:
             "extra": sorted({extra[0] for n in names if (extra := statement_extra(n))}),
         },
         "instalment": {},
-        "spending": {"has_channel": True, "categories": ["any"], "essential": []},
+        "spending": {
+            "has_channel": True,
+            "categories": ["any"],
+            "essential": [],
+            "extra": sorted({t[0] for n in names if (t := transaction_extra(n)) and not t[1].startswith("count_")}),
+            "coded": _coded_levels([t for n in names if (t := transaction_extra(n)) and t[1].startswith("count_")]),
+        },
         "account": {"numeric": [], "categorical": {}, "skipped": {}, "products": [], "limit_history": True},
         "customer": {"cards": True},
     }
@@ -555,6 +498,16 @@ def describe(names: Iterable[str]) -> pd.DataFrame:
         else:
             rows.append([None, None, n, 0, n])
     return pd.DataFrame(rows, index=pd.Index(names, name="feature"), columns=_CATALOGUE_COLUMNS)
+
+
+def _coded_levels(found: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Per coded column, the level tokens that ``count_<level>`` names mention."""
+    levels: dict[str, list[str]] = {}
+    for column, stat in found:
+        levels.setdefault(column, [])
+        if stat[6:] not in levels[column]:
+            levels[column].append(stat[6:])
+    return levels
 
 
 def _prefix(family: str) -> str:

@@ -29,9 +29,20 @@ TABLE = "installments"
 _TOL = 0.005
 
 
+CONTRACT_COLUMNS = frozenset({"account_id", "due_date", "amount_due", "paid_date", "amount_paid", "instalment_no"})
+
+
 def fit(events: EventData, options: FitOptions) -> dict[str, Any]:
-    """Nothing to learn: the instalment features need only the contract's columns."""
-    return {}
+    """Nothing to learn: the instalment features need only the contract's columns.
+
+    The lender's own instalment columns are reported under ``skipped``, not
+    summarised: a row is one payment of a scheduled instalment, so whether a
+    value is known at the due date or at the payment date is not ours to guess.
+    """
+    table = events.installments
+    own = [] if table is None else [c for c in table.columns if c not in CONTRACT_COLUMNS]
+    why = "the lender's own instalment columns are not summarised: a value may be known at the due or the paid date"
+    return {"skipped": {f"{TABLE}.{c}": why for c in own}} if own else {}
 
 
 def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec]:

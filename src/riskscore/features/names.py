@@ -3,7 +3,8 @@
 A feature is named ``<prefix>_<stem>[_<window>]``: ``stmt_dpd_max_90d``,
 ``txn_amount_velocity_30d_90d`` (a short and a long window), ``acct_<column>``
 for a static account column, ``stmt_extra_<column>_<statistic>[_<window>]`` for
-a lender's own statement field. Windows are whole days (``90d``). The builder,
+a lender's own statement field, ``txn_extra_<column>_<statistic>_<window>`` for
+one of its transaction fields. Windows are whole days (``90d``). The builder,
 the reason catalogue and the segment rules read names only through these
 functions, so the grammar lives here and nowhere else.
 """
@@ -19,6 +20,7 @@ __all__ = [
     "level_token",
     "split_window",
     "statement_extra",
+    "transaction_extra",
     "velocity_windows",
     "window_days",
 ]
@@ -28,6 +30,7 @@ _ANY_WINDOW = re.compile(r"_(\d+)d(?=_|$)")
 _EXTRA = re.compile(
     r"^stmt_extra_(?P<column>.+?)_(?P<stat>last|prev|change|mean|min|max|count_[0-9a-z]+)(?:_(?P<days>\d+)d)?$"
 )
+_TXN_EXTRA = re.compile(r"^txn_extra_(?P<column>.+?)_(?P<stat>sum|mean|count_[0-9a-z]+)_(?P<days>\d+)d$")
 _VELOCITY = re.compile(r"^txn_amount_velocity_(\d+)d_(\d+)d$")
 
 
@@ -66,6 +69,18 @@ def statement_extra(name: str) -> tuple[str, str] | None:
     ('status_code', 'count_late')
     """
     match = _EXTRA.match(name)
+    return (match["column"], match["stat"]) if match else None
+
+
+def transaction_extra(name: str) -> tuple[str, str] | None:
+    """``(column, statistic)`` of a ``txn_extra_*`` feature (a lender's own transaction field), else None.
+
+    >>> transaction_extra("txn_extra_fee_sum_30d")
+    ('fee', 'sum')
+    >>> transaction_extra("txn_extra_entry_mode_count_chip_90d")
+    ('entry_mode', 'count_chip')
+    """
+    match = _TXN_EXTRA.match(name)
     return (match["column"], match["stat"]) if match else None
 
 

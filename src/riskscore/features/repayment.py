@@ -17,6 +17,7 @@ import pandas as pd
 from riskscore.data import EventData
 from riskscore.features import engine as E
 from riskscore.features._base import Context, FeatureSpec, FitOptions, SpecList, Window, blank_where
+from riskscore.features.extra import own_columns
 from riskscore.features.names import level_token
 
 NAME = "repayment"
@@ -40,48 +41,10 @@ def fit(events: EventData, options: FitOptions) -> dict[str, Any]:
     and free text are never used (``skipped``, with the reason, in the builder's
     ``excluded_``).
     """
-    from riskscore.features.account import frequent_levels, unusable
-
-    table, chosen = events.statements, options.statement_columns
+    table = events.statements
     assert table is not None
-    own = [c for c in table.columns if c not in CONTRACT_COLUMNS]
-    numeric: list[str] = []
-    coded: dict[str, list[str]] = {}
-    skipped: dict[str, str] = {}
-    problems = []
-    for col in own if chosen is None else list(chosen):
-        if col in CONTRACT_COLUMNS:
-            problems.append(f"{col!r} is a contract column with features of its own")
-            continue
-        if col not in table.columns:
-            problems.append(f"{col!r} is not a statements column")
-            continue
-        series = table[col]
-        why = "a protected attribute: never a feature" if col in options.excluded else unusable(str(col), series)
-        if why is None and not (
-            pd.api.types.is_numeric_dtype(series.dtype)
-            or isinstance(series.dtype, pd.CategoricalDtype)
-            or pd.api.types.is_string_dtype(series.dtype)
-        ):
-            why = f"dtype {series.dtype} is neither numeric nor text"
-        if why is None and not pd.api.types.is_numeric_dtype(series.dtype):
-            levels = frequent_levels(series)
-            if len(levels) < 2:
-                why = "fewer than two values held by at least 30 statements each"
-            elif len({level_token(v) for v in levels}) < len(levels):
-                why = f"two of its {len(levels)} levels read the same as a feature-name part"
-            else:
-                coded[str(col)] = levels
-                continue
-        if why is not None:
-            if chosen is not None:
-                problems.append(f"{col!r}: {why}")
-            skipped[f"statements.{col}"] = why
-            continue
-        numeric.append(str(col))
-    if problems:
-        raise ValueError(f"statement_columns must be usable non-contract columns of statements; {'; '.join(problems)}")
-    return {"min_due": "min_due" in table.columns, "extra": numeric, "coded": coded, "skipped": skipped}
+    own = own_columns(TABLE, table, CONTRACT_COLUMNS, options.excluded, options.statement_columns, "statement_columns")
+    return {"min_due": "min_due" in table.columns, "extra": own.numeric, "coded": own.coded, "skipped": own.skipped}
 
 
 def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec]:
@@ -114,19 +77,21 @@ def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec
         -1,
         "payment_pattern",
     )
-    coded = fitted.get("coded", {})
+    coded, sign = fitted.get("coded", {}), fitted.get("directions", {})
     for col in fitted.get("extra", []):
-        add(f"extra_{col}_last", None, f"{col} on the latest statement", 0, "statement_extra")
-        add(f"extra_{col}_prev", None, f"{col} on the statement before the latest", 0, "statement_extra")
+        d = sign.get(col, 0)
+        add(f"extra_{col}_last", None, f"{col} on the latest statement", d, "statement_extra")
+        add(f"extra_{col}_prev", None, f"{col} on the statement before the latest", d, "statement_extra")
         add(f"extra_{col}_change", None, f"change of {col} from the statement before the latest", 0,
             "statement_extra")  # fmt: skip
     for col in coded:
         add(f"extra_{col}_last", None, f"{col} on the latest statement", 0, "statement_extra")
     for w in windows:
         for col in fitted.get("extra", []):
-            add(f"extra_{col}_mean", w, f"mean {col} of statements {{w}}", 0, "statement_extra")
-            add(f"extra_{col}_min", w, f"lowest {col} of statements {{w}}", 0, "statement_extra")
-            add(f"extra_{col}_max", w, f"highest {col} of statements {{w}}", 0, "statement_extra")
+            d = sign.get(col, 0)
+            add(f"extra_{col}_mean", w, f"mean {col} of statements {{w}}", d, "statement_extra")
+            add(f"extra_{col}_min", w, f"lowest {col} of statements {{w}}", d, "statement_extra")
+            add(f"extra_{col}_max", w, f"highest {col} of statements {{w}}", d, "statement_extra")
         for col, levels in coded.items():
             for level in levels:
                 add(f"extra_{col}_count_{level_token(level)}", w, f"statements {{w}} with {col} {level}", 0,
@@ -201,7 +166,7 @@ def compute(ctx: Context) -> dict[str, Any]:
     out["stmt_dpd_prev"] = E.last(dpd, start, before_last)
     out["stmt_util_prev"] = E.last(util, start, before_last)
     out["stmt_pay_ratio_prev"] = E.last(pay_ratio, start, before_last)
-    extras = {col: st[col].to_numpy(dtype=np.float64) for col in ctx.fitted.get("extra", [])}
+    extras = {col: st[col].to_numpy(dtype=np.float64, na_value=np.nan) for col in ctx.fitted.get("extra", [])}
     for col, values in extras.items():
         out[f"stmt_extra_{col}_last"] = E.last(values, start, hi)
         out[f"stmt_extra_{col}_prev"] = E.last(values, start, before_last)

@@ -18,6 +18,8 @@ import pandas as pd
 from riskscore.data import EventData
 from riskscore.features import engine as E
 from riskscore.features._base import Context, FeatureSpec, FitOptions, SpecList, Window, blank_where
+from riskscore.features.extra import own_columns
+from riskscore.features.names import level_token
 
 NAME = "spending"
 TABLE = "transactions"
@@ -46,10 +48,18 @@ ESSENTIAL_CATEGORIES: frozenset[str] = frozenset(
 """Default essential categories (matched case-insensitively); others are discretionary."""
 
 _MAX_CATEGORIES = 24
+CONTRACT_COLUMNS = frozenset({"account_id", "timestamp", "amount", "category", "channel"})
 
 
 def fit(events: EventData, options: FitOptions) -> dict[str, Any]:
-    """Learn the category levels (most frequent first, at most 24) used for distinct counts."""
+    """Learn the category levels (most frequent first, at most 24) used for distinct counts, and the own columns.
+
+    The lender's own transaction columns (outside the contract) are summarised
+    per window as ``txn_extra_<column>_*``: numbers by their sum and mean over
+    the window's transactions, text codes with few levels (an entry mode, a
+    merchant group) by the transactions with each level. Protected columns,
+    identifiers, personal details and free text never are (``skipped``).
+    """
     events_table, essential = events.transactions, options.essential_categories
     assert events_table is not None
     fitted: dict[str, Any] = {"essential": sorted(essential if essential is not None else ESSENTIAL_CATEGORIES)}
@@ -66,6 +76,8 @@ def fit(events: EventData, options: FitOptions) -> dict[str, Any]:
         ranked = sorted(counts[counts > 0].items(), key=lambda kv: (-kv[1], kv[0]))
         fitted["categories"] = [str(name) for name, _ in ranked[:_MAX_CATEGORIES]]
     fitted["has_channel"] = "channel" in events_table.columns
+    own = own_columns(TABLE, events_table, CONTRACT_COLUMNS, options.excluded)
+    fitted.update(extra=own.numeric, coded=own.coded, skipped=own.skipped)
     return fitted
 
 
@@ -102,6 +114,14 @@ def specs(windows: Sequence[Window], fitted: dict[str, Any]) -> list[FeatureSpec
                 "spending_mix",
             )
             add("category_distinct", w, "distinct spending categories {w}", 0, "spending_mix")
+        for col in fitted.get("extra", []):
+            d = fitted.get("directions", {}).get(col, 0)
+            add(f"extra_{col}_sum", w, f"total {col} of transactions {{w}}", d, "spending_extra")
+            add(f"extra_{col}_mean", w, f"mean {col} of transactions {{w}}", d, "spending_extra")
+        for col, levels in fitted.get("coded", {}).items():
+            for level in levels:
+                add(f"extra_{col}_count_{level_token(level)}", w, f"transactions {{w}} with {col} {level}", 0,
+                    "spending_extra")  # fmt: skip
     for short, long in itertools.pairwise(windows):
         specs.specs.append(
             FeatureSpec(
@@ -146,6 +166,13 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
         essential_amount = np.where(E.label_mask(tx["category"], set(fitted["essential"])), gross, 0.0)
         category_codes = E.label_codes(tx["category"], list(dict.fromkeys(fitted["categories"])))
 
+    extras = {col: tx[col].to_numpy(dtype=np.float64, na_value=np.nan) for col in fitted.get("extra", [])}
+    known = {col: E.Counter(~np.isnan(v)) for col, v in extras.items()}
+    coded = {
+        col: [E.Counter(codes == k) for k in range(len(levels))]
+        for col, levels in fitted.get("coded", {}).items()
+        for codes in [np.asarray(pd.Categorical(tx[col].astype("string"), categories=levels).codes)]
+    }
     sums: dict[str, np.ndarray] = {}
     for w in ctx.windows:
         lo = index.before(obs, w.seconds)
@@ -167,6 +194,14 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
             out[f"txn_{name}_share_{s}"] = E.safe_div(E.range_sum(values, lo, hi), spend_den)
         if essential_amount is not None:
             out[f"txn_essential_share_{s}"] = E.safe_div(E.range_sum(essential_amount, lo, hi), spend_den)
+        for col, values in extras.items():
+            total_col = E.range_sum(np.nan_to_num(values), lo, hi)
+            n_col = known[col](lo, hi)
+            out[f"txn_extra_{col}_sum_{s}"] = total_col
+            out[f"txn_extra_{col}_mean_{s}"] = E.safe_div(total_col, n_col)
+        for col, counters in coded.items():
+            for level, counter in zip(fitted["coded"][col], counters, strict=True):
+                out[f"txn_extra_{col}_count_{level_token(level)}_{s}"] = counter(lo, hi)
     if category_codes is not None:
         # A category is in the window when its last row before as_of is inside it:
         # one searchsorted per category over that category's row positions.

@@ -17,7 +17,7 @@ import pandas as pd
 from riskscore.model.bundle import describe_training
 from riskscore.model.calibration import fit_calibration
 from riskscore.model.inputs import as_frame, labels
-from riskscore.model.params import booster_params, monotone_directions, settings_of
+from riskscore.model.params import booster_params, feature_catalogue, monotone_directions, settings_of
 
 __all__ = ["compute", "fit_dask", "is_dask", "logloss_by_round"]
 
@@ -49,9 +49,7 @@ def fit_dask(
     if len(classes) != 2:
         raise ValueError(f"y must contain two classes; got {list(classes)}")
     model.classes_ = classes
-    from riskscore.features import describe
-
-    model.catalogue_ = describe(names) if catalogue is None else catalogue.reindex(names)
+    model.catalogue_ = feature_catalogue(names, catalogue, builder)
     X_val, y_val = (compute(v) for v in eval_set)
     hold_frame, _ = as_frame(model, X_val, fitting=False)
     hold_y = labels(model, y_val, len(hold_frame), fitting=False)

@@ -35,6 +35,7 @@ from riskscore.model.monotone import agreeing
 from riskscore.model.params import (
     bands_of,
     booster_params,
+    feature_catalogue,
     monotone_directions,
     points_scale,
     settings_of,
@@ -197,8 +198,9 @@ min_split_gain, max_bin, early_stopping_rounds : optional
         eval_set : (X_val, y_val), optional
             Rows for early stopping and calibration instead of a held-out slice.
         catalogue : DataFrame, optional
-            The feature catalogue (``FeatureBuilder.catalogue_``); default: read
-            from the feature names.
+            The feature catalogue (``FeatureBuilder.catalogue_``); default: the
+            ``builder``'s (with any directions declared to it), else read from
+            the feature names.
         builder : FeatureBuilder, optional
             The fitted builder that made ``X``; its settings go into the bundle.
 
@@ -219,13 +221,7 @@ min_split_gain, max_bin, early_stopping_rounds : optional
         weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         if weight is not None and weight.shape != (len(frame),):
             raise ValueError(f"sample_weight must have one value per row ({len(frame)}); got shape {weight.shape}")
-        from riskscore.features import describe
-
-        cat = describe(names) if catalogue is None else catalogue.reindex(names)
-        if catalogue is not None and cat["direction"].isna().any():
-            missing = list(cat.index[cat["direction"].isna()][:5])
-            raise ValueError(f"catalogue must describe every feature; missing {missing}")
-        self.catalogue_ = cat
+        self.catalogue_ = feature_catalogue(names, catalogue, builder)
         if eval_set is not None:
             val_frame, _ = as_frame(self, eval_set[0], fitting=False)
             val_labels = conform_labels(self, eval_set[1], len(val_frame), fitting=False)

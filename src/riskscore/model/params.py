@@ -19,6 +19,7 @@ __all__ = [
     "TRAINING_KEYS",
     "bands_of",
     "booster_params",
+    "feature_catalogue",
     "monotone_directions",
     "points_scale",
     "settings_of",
@@ -154,6 +155,29 @@ def booster_params(settings: Mapping[str, Any], rows: int, seed: int, monotone: 
         metric="binary_logloss",
     )
     return params
+
+
+def feature_catalogue(names: list[str], catalogue: pd.DataFrame | None, builder: Any) -> pd.DataFrame:
+    """The catalogue of the model's features, every one described.
+
+    The caller's ``catalogue``, else the ``builder``'s (with the directions
+    declared to it) for the features it made, else read from the names.
+    """
+    from riskscore.features import describe
+
+    if catalogue is not None:
+        cat = catalogue.reindex(names)
+        if cat["direction"].isna().any():
+            missing = list(cat.index[cat["direction"].isna()][:5])
+            raise ValueError(f"catalogue must describe every feature; missing {missing}")
+        return cat
+    cat = describe(names)
+    own = getattr(builder, "catalogue_", None)
+    if own is not None:
+        known = [n for n in names if n in own.index]
+        for column in cat.columns:
+            cat.loc[known, column] = own.loc[known, column].to_numpy()
+    return cat
 
 
 def monotone_directions(monotone: Any, catalogue: pd.DataFrame, frame: pd.DataFrame) -> list[int]:

@@ -17,7 +17,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from riskscore.features.names import account_column, split_window, statement_extra
+from riskscore.features.names import account_column, split_window, statement_extra, transaction_extra
 
 __all__ = ["LANGUAGES", "ReasonCatalogue", "load_reason_catalogue"]
 
@@ -81,6 +81,10 @@ class ReasonCatalogue:
         if extra:
             stat = "count" if extra[1].startswith("count_") else extra[1]
             return f"stmt_extra_*_{stat}", window, extra[0]
+        extra = transaction_extra(feature)
+        if extra:
+            stat = "count" if extra[1].startswith("count_") else extra[1]
+            return f"txn_extra_*_{stat}", window, extra[0]
         column = account_column(base)
         if column is not None:
             return "acct_*", window, column
