@@ -233,16 +233,16 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
             fitted[name] = FAMILIES[name].fit(events, options)
             for col, why in fitted[name].get("skipped", {}).items():  # columns a family cannot use
                 excluded[col] = why
+        # The numeric own columns each family turns into features, by table: what directions may name.
         own = {
-            "repayment": ("statements", "extra"),
-            "spending": ("transactions", "extra"),
-            "account": ("accounts", "numeric"),
+            f: key for f, key in (("repayment", "extra"), ("spending", "extra"), ("account", "numeric")) if f in fitted
         }
-        numeric = {table: fitted[f][key] for f, (table, key) in own.items() if f in fitted}
-        declared = check_directions(dict(self.directions or {}), numeric)
-        for f, (table, _) in own.items():
-            if f in fitted and declared[table]:
-                fitted[f]["directions"] = declared[table]
+        declared = check_directions(
+            dict(self.directions or {}), {FAMILIES[f].TABLE: fitted[f][k] for f, k in own.items()}
+        )
+        for f in own:
+            if declared[FAMILIES[f].TABLE]:
+                fitted[f]["directions"] = declared[FAMILIES[f].TABLE]
         return self._set_fitted(windows, tuple(families), fitted, excluded)
 
     def _set_fitted(

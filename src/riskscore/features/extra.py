@@ -11,12 +11,24 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
+from riskscore.data.schema import SCHEMA
 from riskscore.features.account import MIN_LEVEL_ROWS, frequent_levels, unusable
 from riskscore.features.names import level_token
 
-__all__ = ["OwnColumns", "check_directions", "own_columns"]
+__all__ = ["OwnColumns", "check_directions", "contract_columns", "level_codes", "own_columns"]
+
+
+def contract_columns(table: str) -> frozenset[str]:
+    """The columns the data contract defines for ``table`` (required and optional): never a lender's own."""
+    return frozenset(column.name for column in SCHEMA[table])
+
+
+def level_codes(column: pd.Series, levels: list[str]) -> np.ndarray:
+    """The fitted level of each row's code (-1: missing or a level unseen at fit)."""
+    return np.asarray(pd.Categorical(column.astype("string"), categories=levels).codes, dtype=np.int64)
 
 
 @dataclass
@@ -31,12 +43,11 @@ class OwnColumns:
 def own_columns(
     name: str,
     table: pd.DataFrame,
-    contract: Collection[str],
     excluded: Collection[str],
     chosen: Sequence[str] | None = None,
     option: str = "",
 ) -> OwnColumns:
-    """Classify the columns of ``table`` outside ``contract`` (or the ``chosen`` ones, which must all be usable).
+    """Classify the columns of ``table`` outside the data contract (or the ``chosen`` ones, which must be usable).
 
     ``name`` is the table's name (``skipped`` keys are ``"<name>.<column>"``);
     ``option`` the builder option that chose the columns, named in the error
@@ -44,6 +55,7 @@ def own_columns(
     """
     found = OwnColumns()
     problems: list[str] = []
+    contract = contract_columns(name)
     for col in [c for c in table.columns if c not in contract] if chosen is None else list(chosen):
         if col in contract:
             problems.append(f"{col!r} is a contract column with features of its own")

@@ -23,13 +23,11 @@ import numpy as np
 from riskscore.data import EventData
 from riskscore.features import engine as E
 from riskscore.features._base import Context, FeatureSpec, FitOptions, SpecList, Window, blank_where
+from riskscore.features.extra import contract_columns
 
 NAME = "instalment"
 TABLE = "installments"
 _TOL = 0.005
-
-
-CONTRACT_COLUMNS = frozenset({"account_id", "due_date", "amount_due", "paid_date", "amount_paid", "instalment_no"})
 
 
 def fit(events: EventData, options: FitOptions) -> dict[str, Any]:
@@ -40,7 +38,7 @@ def fit(events: EventData, options: FitOptions) -> dict[str, Any]:
     value is known at the due date or at the payment date is not ours to guess.
     """
     table = events.installments
-    own = [] if table is None else [c for c in table.columns if c not in CONTRACT_COLUMNS]
+    own = [] if table is None else [c for c in table.columns if c not in contract_columns(TABLE)]
     why = "the lender's own instalment columns are not summarised: a value may be known at the due or the paid date"
     return {"skipped": {f"{TABLE}.{c}": why for c in own}} if own else {}
 

@@ -17,16 +17,13 @@ import pandas as pd
 from riskscore.data import EventData
 from riskscore.features import engine as E
 from riskscore.features._base import Context, FeatureSpec, FitOptions, SpecList, Window, blank_where
-from riskscore.features.extra import own_columns
+from riskscore.features.extra import level_codes, own_columns
 from riskscore.features.names import level_token
 
 NAME = "repayment"
 TABLE = "statements"
 _TOL = 0.005  # half a cent: amounts equal up to rounding
 _TREND_MIN_DAYS = 60
-
-
-CONTRACT_COLUMNS = frozenset({"account_id", "statement_date", "balance", "payment", "dpd", "min_due", "credit_limit"})
 
 
 def fit(events: EventData, options: FitOptions) -> dict[str, Any]:
@@ -43,7 +40,7 @@ def fit(events: EventData, options: FitOptions) -> dict[str, Any]:
     """
     table = events.statements
     assert table is not None
-    own = own_columns(TABLE, table, CONTRACT_COLUMNS, options.excluded, options.statement_columns, "statement_columns")
+    own = own_columns(TABLE, table, options.excluded, options.statement_columns, "statement_columns")
     return {"min_due": "min_due" in table.columns, "extra": own.numeric, "coded": own.coded, "skipped": own.skipped}
 
 
@@ -171,7 +168,7 @@ def compute(ctx: Context) -> dict[str, Any]:
         out[f"stmt_extra_{col}_last"] = E.last(values, start, hi)
         out[f"stmt_extra_{col}_prev"] = E.last(values, start, before_last)
         out[f"stmt_extra_{col}_change"] = out[f"stmt_extra_{col}_last"] - out[f"stmt_extra_{col}_prev"]
-    coded = {col: (levels, _level_codes(st[col], levels)) for col, levels in ctx.fitted.get("coded", {}).items()}
+    coded = {col: (levels, level_codes(st[col], levels)) for col, levels in ctx.fitted.get("coded", {}).items()}
     for col, (levels, codes) in coded.items():
         latest = E.last(np.where(codes >= 0, codes, np.nan), start, hi)
         at = np.where(np.isnan(latest), -1, latest).astype(np.int64)
@@ -245,8 +242,3 @@ def compute(ctx: Context) -> dict[str, Any]:
             out[f"stmt_below_min_count_{s}"] = below_n(lo, hi)
     assert all(len(v) == n_obs for v in out.values())
     return blank_where(out, hi == start, keep="stmt_history_count")
-
-
-def _level_codes(column: pd.Series, levels: list[str]) -> np.ndarray:
-    """The fitted level of each statement's code (-1: missing or a level unseen at fit)."""
-    return np.asarray(pd.Categorical(column.astype("string"), categories=levels).codes, dtype=np.int64)

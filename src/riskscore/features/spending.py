@@ -18,7 +18,7 @@ import pandas as pd
 from riskscore.data import EventData
 from riskscore.features import engine as E
 from riskscore.features._base import Context, FeatureSpec, FitOptions, SpecList, Window, blank_where
-from riskscore.features.extra import own_columns
+from riskscore.features.extra import level_codes, own_columns
 from riskscore.features.names import level_token
 
 NAME = "spending"
@@ -48,7 +48,6 @@ ESSENTIAL_CATEGORIES: frozenset[str] = frozenset(
 """Default essential categories (matched case-insensitively); others are discretionary."""
 
 _MAX_CATEGORIES = 24
-CONTRACT_COLUMNS = frozenset({"account_id", "timestamp", "amount", "category", "channel"})
 
 
 def fit(events: EventData, options: FitOptions) -> dict[str, Any]:
@@ -76,7 +75,7 @@ def fit(events: EventData, options: FitOptions) -> dict[str, Any]:
         ranked = sorted(counts[counts > 0].items(), key=lambda kv: (-kv[1], kv[0]))
         fitted["categories"] = [str(name) for name, _ in ranked[:_MAX_CATEGORIES]]
     fitted["has_channel"] = "channel" in events_table.columns
-    own = own_columns(TABLE, events_table, CONTRACT_COLUMNS, options.excluded)
+    own = own_columns(TABLE, events_table, options.excluded)
     fitted.update(extra=own.numeric, coded=own.coded, skipped=own.skipped)
     return fitted
 
@@ -168,11 +167,10 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
 
     extras = {col: tx[col].to_numpy(dtype=np.float64, na_value=np.nan) for col in fitted.get("extra", [])}
     known = {col: E.Counter(~np.isnan(v)) for col, v in extras.items()}
-    coded = {
-        col: [E.Counter(codes == k) for k in range(len(levels))]
-        for col, levels in fitted.get("coded", {}).items()
-        for codes in [np.asarray(pd.Categorical(tx[col].astype("string"), categories=levels).codes)]
-    }
+    coded: dict[str, list[E.Counter]] = {}
+    for col, levels in fitted.get("coded", {}).items():
+        codes = level_codes(tx[col], levels)
+        coded[col] = [E.Counter(codes == k) for k in range(len(levels))]
     sums: dict[str, np.ndarray] = {}
     for w in ctx.windows:
         lo = index.before(obs, w.seconds)
