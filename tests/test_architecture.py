@@ -23,6 +23,7 @@ LAYER = {
     "labels": 2,
     "model": 3,
     "explain": 4,
+    "treeshap": 4,  # the explain layer's pattern tables: numpy and a LightGBM dump only
     "reasons": 4,
     "segments": 4,
     "outreach": 5,
