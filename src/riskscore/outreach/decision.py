@@ -21,10 +21,41 @@ from riskscore.outreach.policy import OutreachPolicy
 from riskscore.outreach.rules import NEVER, RuleEvaluation, evaluate_rules, format_local, zone_array
 from riskscore.outreach.treatments import Treatments
 
-__all__ = ["decide"]
+__all__ = ["ACCOUNT_EFFECT", "decide"]
+
+ACCOUNT_EFFECT = "effect_"
+"""Prefix of a decision frame's per-account effect columns (``effect_<action>``; NaN: the table's effect)."""
 
 
 _ROUTE_RANK = {"": 0, "human_review": 1, "none": 2}
+
+
+def _account_gains(
+    frame: pd.DataFrame,
+    treatments: Treatments,
+    value_at_risk: np.ndarray,
+    of_row: np.ndarray,
+    lead: np.ndarray,
+    m: int,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per action with ``effect_<action>`` columns: each row's value at risk x its effect, and the customer's sum.
+
+    A row without its own effect (NaN: not explained) takes the table's effect
+    for its customer's lead segment, as every row does without the columns.
+    """
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    columns = [c for c in frame.columns if str(c).startswith(ACCOUNT_EFFECT)]
+    if not columns or not m:
+        return out
+    segments = frame["segment"].astype(object).fillna("unknown").astype(str).to_numpy()[lead][of_row]
+    levels, codes = np.unique(segments, return_inverse=True)
+    for col in columns:
+        act = str(col)[len(ACCOUNT_EFFECT) :]
+        own = frame[col].to_numpy(dtype=np.float64)
+        table = np.array([treatments.effect_of(act, str(s)) for s in levels])[codes]
+        rows = value_at_risk * np.where(np.isnan(own), table, own)
+        out[act] = (rows, np.bincount(of_row, weights=rows, minlength=m))
+    return out
 
 
 def _customers(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -165,6 +196,7 @@ def decide(
     allowed = np.zeros((width, m), dtype=bool)
     cooled = np.zeros((width, m), dtype=bool)
     lead_group = key_codes[lead] if m else np.zeros(0, dtype=np.int64)
+    gains = _account_gains(frame, treatments, value_at_risk, of_row, lead, m)
     units = np.arange(m)
     for k in range(width):
         for g, options in enumerate(group_options):
@@ -175,7 +207,10 @@ def decide(
             cost = treatments.cost.get("human_review" if act == "human_review" else chan, 0.0)
             action[k, members] = act
             channel[k, members] = chan
-            benefit[k, members] = unit_risk[members] * treatments.effect_of(act, uniques[g][1]) - cost
+            if act in gains:  # the accounts' own effects (an uplift model's)
+                benefit[k, members] = gains[act][1][members] - cost
+            else:
+                benefit[k, members] = unit_risk[members] * treatments.effect_of(act, uniques[g][1]) - cost
             ok = np.full(len(members), messages.has(act, chan))
             if act != "human_review":
                 ok &= earliest[channel_index[chan], members] <= horizon
@@ -183,8 +218,9 @@ def decide(
                 cooled[k, members] = cooling[members]
                 ok &= ~cooling[members] & np.isfinite(total[members])
             allowed[k, members] = ok
-    if treatments.learned and width > 1:
-        # Learned effects: the allowed option of highest expected benefit first (the table's order breaks ties).
+    if (treatments.learned or gains) and width > 1:
+        # Learned or per-account effects: the allowed option of highest expected benefit first (the table's
+        # order breaks ties).
         order = np.argsort(-np.where(action != "", benefit, -np.inf), axis=0, kind="stable")
         action, channel, benefit, allowed, cooled = (
             np.take_along_axis(a, order, axis=0) for a in (action, channel, benefit, allowed, cooled)
@@ -237,8 +273,9 @@ def decide(
     granted_action = action[np.maximum(chosen, 0), np.arange(m)] if width else np.full(m, "none", dtype=object)
     assigned = np.where(chosen >= 0, granted_action, "none")
     unit = _Units(
-        of_row, unit_ids, lead, grouped, value_at_risk, unit_risk, earliest, np.asarray(assigned, dtype=object)
-    )
+        of_row, unit_ids, lead, grouped, value_at_risk, unit_risk, earliest, np.asarray(assigned, dtype=object),
+        {a: rows for a, (rows, _) in gains.items()},
+    )  # fmt: skip
     return _assemble(
         inputs,
         evaluation,
@@ -281,6 +318,7 @@ class _Units:
     risk: np.ndarray  # per unit: the sum of its accounts' values at risk
     earliest: np.ndarray  # per channel (policy order) and unit
     treatment: np.ndarray  # per unit: the action granted by the allocation (held out from, for control)
+    gains: dict[str, np.ndarray]  # per action with per-account effects: each row's value at risk x its effect
 
     def members(self) -> list[np.ndarray]:
         """The rows of each unit, in row order."""
@@ -423,7 +461,7 @@ def _assemble(
     unit_offer = np.full(m, None, dtype=object)
     unit_when = np.full(m, np.datetime64("NaT"), dtype="datetime64[ns]")
     unit_benefit = np.zeros(m)
-    unit_effect = np.zeros(m)
+    row_gain = unit.value_at_risk.copy()  # per row, the chosen action's value at risk x effect (set below)
     sizes = np.bincount(of, minlength=m)
     lead_segment = frame["segment"].astype(object).fillna("unknown").astype(str).to_numpy()
     for u in picked.tolist():
@@ -444,16 +482,18 @@ def _assemble(
         unit_act[u], unit_chan[u] = a, ("" if a == "human_review" else c)
         unit_when[u] = np.datetime64(now_ns if a == "human_review" else int(unit.earliest[channel_index[c], u]), "ns")
         unit_benefit[u] = benefit[k, u]
-        unit_effect[u] = treatments.effect_of(a, lead_segment[int(unit.lead[u])])
+        if a in unit.gains:
+            row_gain[rows] = unit.gains[a][rows]
+        else:
+            row_gain[rows] = unit.value_at_risk[rows] * treatments.effect_of(a, lead_segment[int(unit.lead[u])])
     contacted = np.isin(of, picked)
     at, whose = np.flatnonzero(contacted), of[contacted]
     act[at], chan[at], message_col[at] = unit_act[whose], unit_chan[whose], unit_text[whose]
     offer_col[at], send_after[at] = unit_offer[whose], unit_when[whose]
     contact[at] = [f"{_plain_id(unit.ids[u])}@{stamp}" for u in whose.tolist()]
     # A customer's benefit shared by its accounts: each its own value at risk x effect, the cost split evenly.
-    minus_cost = unit_benefit - unit.risk * unit_effect
-    share = np.where(sizes[whose] == 1, unit_benefit[whose],
-                     unit.value_at_risk[at] * unit_effect[whose] + minus_cost[whose] / sizes[whose])  # fmt: skip
+    minus_cost = unit_benefit - np.bincount(of[at], weights=row_gain[at], minlength=m)
+    share = np.where(sizes[whose] == 1, unit_benefit[whose], row_gain[at] + minus_cost[whose] / sizes[whose])
     benefit_col[at] = np.round(share, 6)
     out = pd.DataFrame(
         {

@@ -9,7 +9,8 @@ pass over the accounts that want a contact):
    the earliest allowed moment;
 3. the treatment options for each account's band and segment (support and
    suppression routes first), each with its expected benefit
-   PD x exposure x LGD x effect(action) - cost(channel);
+   PD x exposure x LGD x effect(action) - cost(channel), the effect from the
+   treatment table or, with ``uplift``, the account's own predicted drop;
 4. capacity: accounts in order of expected benefit take their first allowed
    option whose channel has capacity left;
 5. a seeded control group among the customers granted a contact (a hash of
@@ -29,11 +30,12 @@ import pandas as pd
 from riskscore.errors import PolicyError
 from riskscore.outreach import audit as audit_log
 from riskscore.outreach.allocation import CONTROL_CAPACITY
-from riskscore.outreach.decision import decide
+from riskscore.outreach.decision import ACCOUNT_EFFECT, decide
 from riskscore.outreach.inputs import FLAGS, check_capacity, check_now, prepare_inputs
 from riskscore.outreach.messages import DEFAULT_LENDER, Templates
 from riskscore.outreach.policy import OutreachPolicy
 from riskscore.outreach.treatments import Treatments
+from riskscore.outreach.uplift import account_effects
 from riskscore.segments import SEGMENTS
 
 __all__ = ["FLAGS", "OUTPUT_COLUMNS", "check_lender", "decision_settings", "recommend"]
@@ -81,6 +83,7 @@ def recommend(
     model_version: str | None = None,
     audit: str | Path | None = None,
     control_capacity: str = "reuse",
+    uplift: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """One outreach decision per scored account, under ``policy`` and ``capacity``.
 
@@ -133,6 +136,17 @@ def recommend(
         what capacity allows with or without a control group; ``"hold"``
         leaves it unused (fewer contacts, the same contacted customers as
         without a control group).
+    uplift : dict, optional
+        Per-account effects for some actions: ``{action: UpliftModel}``
+        (``predict`` is called on the explained rows' features, as
+        :class:`~riskscore.outreach.UpliftModel` fitted on an experiment gives
+        them) or ``{action: Series}`` of predicted drops in the chance of
+        reaching 30+ DPD, indexed by ``account_id`` (any uplift library's
+        output). For those actions an account's benefit is its exposure x LGD
+        x the predicted drop (at most its PD; a predicted rise is no benefit)
+        instead of PD x exposure x LGD x the table's effect, and a customer's
+        options are ordered by benefit. Accounts without an explanation keep
+        the table's effect. The run's audit record lists the actions.
 
     Returns
     -------
@@ -162,6 +176,11 @@ def recommend(
     settings = decision_settings(policy, capacity, control_share, seed, lang, lender, version, control_capacity)
     events_tz = events_timezone or str(now_ts.tz)
     inputs = prepare_inputs(scores, explanation, events, table, now_ts, events_tz, settings["lang"])
+    if uplift is not None:
+        effects = account_effects(uplift, inputs.frame, explanation, table.effect)
+        for action, effect in effects.items():
+            inputs.frame[f"{ACCOUNT_EFFECT}{action}"] = effect
+        settings = {**settings, "uplift": sorted(uplift)}
     table.check(policy, sorted(inputs.frame["band"].unique()), list(SEGMENTS))
     out, trail = decide(inputs, policy, table, messages, now_ts, settings)
     if audit is not None:

@@ -15,12 +15,13 @@ delinquencies averted: the mean gain over random targeting).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["UpliftModel", "qini_curve"]
+__all__ = ["UpliftModel", "account_effects", "qini_curve"]
 
 
 def qini_curve(outcome: Any, treated: Any, score: Any) -> pd.DataFrame:
@@ -112,3 +113,58 @@ class UpliftModel:
         held = np.asarray(self.control_.predict_proba(data))[:, 1]
         contacted = np.asarray(self.treated_.predict_proba(data))[:, 1]
         return held - contacted
+
+
+def account_effects(uplift: Any, frame: pd.DataFrame, explanation: Any, actions: Any) -> dict[str, np.ndarray]:
+    """Per row of a decision frame, each given action's own effect: the predicted drop in PD over the PD.
+
+    ``uplift`` maps an action to an :class:`UpliftModel` (anything with
+    ``predict(X)``, called on the explained rows' features) or to a Series of
+    predicted drops indexed by ``account_id``. The drop is read as a share of
+    the account's PD, clipped to [0, 1]: a contact cannot avert more than the
+    risk, and a predicted rise counts as no benefit. Rows without an
+    explanation get NaN (the treatment table's effect then holds for them).
+    """
+    if not isinstance(uplift, Mapping):
+        raise ValueError(f"uplift must map actions to an UpliftModel or a Series by account_id; got {uplift!r}")
+    known = sorted(str(a) for a in actions)
+    unknown = sorted(str(a) for a in uplift if a not in known)
+    if unknown:
+        raise ValueError(f"uplift: unknown action(s) {unknown}; the treatment table's actions are {known}")
+    explained = frame["explained_row"].to_numpy() if "explained_row" in frame.columns else np.zeros(0)
+    rows = np.flatnonzero(explained >= 0)
+    if explanation is None or not len(rows):
+        return {}
+    positions = frame["explained_row"].to_numpy()[rows]
+    ids = frame["account_id"].to_numpy()[rows]
+    risk = frame["pd"].to_numpy(dtype=np.float64)[rows]
+    out: dict[str, np.ndarray] = {}
+    for action, source in uplift.items():
+        if isinstance(source, pd.Series):
+            if source.index.has_duplicates:
+                raise ValueError(f"uplift[{action!r}]: the Series must hold one value per account_id; ids repeat")
+            drop = source.reindex(pd.Index(ids)).to_numpy(dtype=np.float64)
+            lacking = ids[np.isnan(drop)]
+            if len(lacking):
+                raise ValueError(
+                    f"uplift[{action!r}] must give every explained account a value; {len(lacking)} lack one, "
+                    f"e.g. account_id {lacking[:5].tolist()}"
+                )
+        elif callable(getattr(source, "predict", None)):
+            drop = np.asarray(source.predict(explanation.data.iloc[positions]), dtype=np.float64).reshape(-1)
+            if len(drop) != len(rows):
+                raise ValueError(f"uplift[{action!r}].predict gave {len(drop)} values for {len(rows)} explained rows")
+        else:
+            raise ValueError(
+                f"uplift[{action!r}] must be an UpliftModel (with predict) or a Series by account_id; "
+                f"got {type(source).__name__}"
+            )
+        bad = ~np.isfinite(drop)
+        if bad.any():
+            raise ValueError(f"uplift[{action!r}] must be finite for every account; not for account_id "
+                             f"{ids[bad][:5].tolist()}")  # fmt: skip
+        effect = np.full(len(frame), np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            effect[rows] = np.where(risk > 0, np.clip(drop / risk, 0.0, 1.0), 0.0)
+        out[str(action)] = effect
+    return out
