@@ -24,6 +24,9 @@ assumption, that a call cuts the chance of falling behind by 20% and a plan by
      decision months, then effects learned with estimate_effects from every
      decision whose horizon is in the data (again at each month start) and a
      5% control group;
+   - ``learned + uplift``: the same pilot, then the learned table and, for
+     each action with at least 300 randomised rows in each arm, a two-model
+     UpliftModel on the features at each decision, passed as ``uplift=``;
    - ``oracle``: the same with the true effect per action and segment
      (sum of true_effect / sum of reached_without over a pilot book of another
      seed with a 50% control group).
@@ -95,6 +98,50 @@ class TestAndLearn:
             self.pilot_readout = self.rs.outreach.readout(past.loc[complete], events, by=("action",))
         self.after = self.rs.outreach.Strategy(self.model, "us-regf", capacity=CAPACITY, control_share=0.05,
                                                costs=self.effects.costs(), seed=2)  # fmt: skip
+        out = self.after(events, now)
+        self.decided.append(out.assign(as_of=day))
+        return out
+
+
+class TestAndLearnUplift(TestAndLearn):
+    """The same pilot; from ``learn_at`` on, the learned table and per-account uplift models (two LightGBM each).
+
+    At each month start, for every action with enough randomised rows (treated
+    and held out, both outcomes), an UpliftModel is fitted on the features at
+    each past decision whose horizon is in the data and the outcome (30+ DPD
+    within 90 days); recommend then weighs each account by its predicted drop.
+    """
+
+    MIN_ARM = 300
+
+    def __call__(self, events: Any, now: pd.Timestamp) -> pd.DataFrame:
+        day = now.tz_localize(None)
+        if day < self.learn_at:
+            return super().__call__(events, now)
+        past = pd.concat(self.decided, ignore_index=True)
+        complete = past["as_of"] + pd.Timedelta("90D") - pd.Timedelta("1D") <= events.data_end
+        self.effects = self.rs.outreach.estimate_effects(past.loc[complete], events)
+        rows = past.loc[complete & past["treatment"].isin(["reminder", "call", "repayment_plan"])]
+        obs = rows[["account_id", "as_of"]].drop_duplicates()
+        X = self.model.builder_.transform(events, obs)
+        y = self.rs.make_labels(events, obs, horizon="90D")
+        y.index = pd.MultiIndex.from_frame(obs)
+        keyed = rows.set_index(["account_id", "as_of"])
+        models = {}
+        for action in ("reminder", "call", "repayment_plan"):
+            mine = keyed[keyed["treatment"] == action]
+            idx = mine.index[~mine.index.duplicated()]
+            outcome = y.reindex(idx)
+            known = outcome.notna().to_numpy()
+            treated = ~mine.loc[idx, "control"].to_numpy(dtype=bool)[known]
+            out_k = outcome.to_numpy()[known].astype(int)
+            arms = [out_k[treated], out_k[~treated]]
+            if min(len(a) for a in arms) < self.MIN_ARM or any(len(np.unique(a)) < 2 for a in arms):
+                continue
+            models[action] = self.rs.outreach.UpliftModel().fit(X.loc[idx[known]], out_k, treated)
+        self.uplift_actions = sorted(models)
+        self.after = self.rs.outreach.Strategy(self.model, "us-regf", capacity=CAPACITY, control_share=0.05,
+                                               costs=self.effects.costs(), seed=2, uplift=models)  # fmt: skip
         out = self.after(events, now)
         self.decided.append(out.assign(as_of=day))
         return out
@@ -237,6 +284,7 @@ def main() -> None:
         "dunning": "dunning",
         "assumed": rs.outreach.Strategy(model, "us-regf", capacity=CAPACITY, control_share=0.05, seed=2),
         "learned": learner,
+        "learned + uplift": (uplifted := TestAndLearnUplift(rs, model, learn_at)),
         "oracle": rs.outreach.Strategy(
             model, "us-regf", capacity=CAPACITY, control_share=0.05, seed=2, costs={"effect": oracle_table}
         ),
@@ -265,6 +313,7 @@ def main() -> None:
         print("learned effects (at the last decision):")
         for action, cells in learner.effects.table.items():
             print(f"  {action}: " + ", ".join(f"{s} {v:.3f}" for s, v in cells.items()))
+    print(f"uplift models at the last decision: {getattr(uplifted, 'uplift_actions', [])}")
     for period in ("whole", "after"):
         since = start if period == "whole" else learn_at
         el_none = results["none"][period]["expected_loss"]
