@@ -56,12 +56,10 @@ class TreeTables:
     zero_missing: np.ndarray  # (T, M) missing_type "Zero": zeros take the default direction
     default_left: np.ndarray  # (T, M)
     categorical: dict[tuple[int, int], np.ndarray]  # (tree, split) -> the categories that go left
-    splits: np.ndarray  # (T,) real splits per tree; padding bits are never set
     table: np.ndarray  # (T, 2**M, K) contributions of each pattern to the tree's K slots
     slots: np.ndarray  # (T, K) the feature of each slot; n_features for padding
     base: float  # the expected margin: sum of the trees' expected values
     n_features: int
-    signature: tuple[int, int, int]
 
     def contributions(self, values: np.ndarray) -> np.ndarray:
         """Contributions (n, n_features) of the rows ``values`` (float64; categoricals as codes, NaN missing)."""
@@ -93,35 +91,33 @@ class TreeTables:
             whole = np.trunc(v)
             with np.errstate(invalid="ignore"):
                 left[t * m + j] = ~np.isnan(v) & (whole >= 0) & np.isin(whole, categories)
-        # A padding split reads feature 0 but lies on no path: the table ignores its bit.
+        # A padding split reads feature 0 but lies on no path: its bit selects a copy of the same entries.
         bits = left.reshape(trees, m, b)
         codes = np.zeros((trees, b), dtype=np.intp)
         for j in range(m):
             codes |= bits[:, j, :].astype(np.intp) << j
         vals = self.table[np.arange(trees)[:, None], codes]  # (T, B, K)
         acc = np.zeros((self.n_features + 1, b))
-        # Tree by tree, as LightGBM adds them: a tree's slots are distinct features.
+        # Tree by tree, as LightGBM adds them: a tree's slots are distinct features (padding: the spare last row).
         for t in range(trees):
             acc[self.slots[t]] += vals[t].T
         return acc[: self.n_features].T
 
 
-_CACHE: weakref.WeakKeyDictionary[Any, TreeTables | None] = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[Any, tuple[tuple[int, int, int], TreeTables | None]] = weakref.WeakKeyDictionary()
 
 
 def tables_for(booster: Any) -> TreeTables | None:
     """The booster's tables, built once per booster (and again if it was trained further); None if not eligible."""
+    # The trees predict uses: a booster trained further, or with another best iteration, needs new tables.
     signature = (booster.num_trees(), booster.current_iteration(), booster.best_iteration)
-    try:
-        cached = _CACHE[booster]
-    except (KeyError, TypeError):
-        cached = None
-    else:
-        if cached is None or cached.signature == signature:
+    with contextlib.suppress(KeyError, TypeError):
+        seen, cached = _CACHE[booster]
+        if seen == signature:
             return cached
-    built = _build(booster.dump_model(), signature)
+    built = _build(booster.dump_model())
     with contextlib.suppress(TypeError):  # an object that takes no weak reference: built every time
-        _CACHE[booster] = built
+        _CACHE[booster] = (signature, built)
     return built
 
 
@@ -139,7 +135,7 @@ def feature_matrix(frame: pd.DataFrame) -> np.ndarray:
     return np.column_stack(columns) if columns else np.empty((len(frame), 0))
 
 
-def _build(dump: dict[str, Any], signature: tuple[int, int, int]) -> TreeTables | None:
+def _build(dump: dict[str, Any]) -> TreeTables | None:
     if dump.get("num_tree_per_iteration", 1) != 1:
         return None
     trees = []
@@ -158,13 +154,11 @@ def _build(dump: dict[str, Any], signature: tuple[int, int, int]) -> TreeTables 
     zero_missing = np.zeros((t_count, m), dtype=bool)
     default_left = np.zeros((t_count, m), dtype=bool)
     categorical: dict[tuple[int, int], np.ndarray] = {}
-    splits = np.zeros(t_count, dtype=np.intp)
     table = np.zeros((t_count, 1 << m, k))
     slots = np.full((t_count, k), n_features, dtype=np.intp)
     patterns = ((np.arange(1 << m)[:, None] >> np.arange(m)) & 1).astype(bool)  # bit j: left at split j
     base = 0.0
     for t, (nodes, leaves) in enumerate(trees):
-        splits[t] = len(nodes)
         for j, nd in enumerate(nodes):
             feature[t, j] = nd["split_feature"]
             default_left[t, j] = bool(nd["default_left"])
@@ -180,8 +174,8 @@ def _build(dump: dict[str, Any], signature: tuple[int, int, int]) -> TreeTables 
         features = sorted({nd["split_feature"] for nd in nodes})
         slots[t, : len(features)] = features
         base += _leaf_game(table[t], leaves, nodes, patterns, {f: i for i, f in enumerate(features)})
-    return TreeTables(feature, threshold, missing_left, zero_missing, default_left, categorical, splits, table,
-                      slots, base, n_features, signature)  # fmt: skip
+    return TreeTables(feature, threshold, missing_left, zero_missing, default_left, categorical, table, slots, base,
+                      n_features)  # fmt: skip
 
 
 def _flatten(root: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[float, float, list[Any]]]] | None:
