@@ -97,10 +97,15 @@ class TestAndLearn:
             self.first = self.effects
             self.pilot_readout = self.rs.outreach.readout(past.loc[complete], events, by=("action",))
         self.after = self.rs.outreach.Strategy(self.model, "us-regf", capacity=CAPACITY, control_share=0.05,
-                                               costs=self.effects.costs(), seed=2)  # fmt: skip
+                                               costs=self.effects.costs(), seed=2,
+                                               uplift=self.uplift(past.loc[complete], events))  # fmt: skip
         out = self.after(events, now)
         self.decided.append(out.assign(as_of=day))
         return out
+
+    def uplift(self, past: pd.DataFrame, events: Any) -> dict[str, Any] | None:
+        """Per-account uplift for ``recommend``: none here, the learned table alone."""
+        return None
 
 
 class TestAndLearnUplift(TestAndLearn):
@@ -114,14 +119,8 @@ class TestAndLearnUplift(TestAndLearn):
 
     MIN_ARM = 300
 
-    def __call__(self, events: Any, now: pd.Timestamp) -> pd.DataFrame:
-        day = now.tz_localize(None)
-        if day < self.learn_at:
-            return super().__call__(events, now)
-        past = pd.concat(self.decided, ignore_index=True)
-        complete = past["as_of"] + pd.Timedelta("90D") - pd.Timedelta("1D") <= events.data_end
-        self.effects = self.rs.outreach.estimate_effects(past.loc[complete], events)
-        rows = past.loc[complete & past["treatment"].isin(["reminder", "call", "repayment_plan"])]
+    def uplift(self, past: pd.DataFrame, events: Any) -> dict[str, Any] | None:
+        rows = past.loc[past["treatment"].isin(["reminder", "call", "repayment_plan"])]
         obs = rows[["account_id", "as_of"]].drop_duplicates()
         X = self.model.builder_.transform(events, obs)
         y = self.rs.make_labels(events, obs, horizon="90D")
@@ -140,11 +139,7 @@ class TestAndLearnUplift(TestAndLearn):
                 continue
             models[action] = self.rs.outreach.UpliftModel().fit(X.loc[idx[known]], out_k, treated)
         self.uplift_actions = sorted(models)
-        self.after = self.rs.outreach.Strategy(self.model, "us-regf", capacity=CAPACITY, control_share=0.05,
-                                               costs=self.effects.costs(), seed=2, uplift=models)  # fmt: skip
-        out = self.after(events, now)
-        self.decided.append(out.assign(as_of=day))
-        return out
+        return models
 
 
 def world(rs: Any, name: str) -> Any:
