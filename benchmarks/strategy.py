@@ -2,13 +2,16 @@
 effects), riskscore after a test-and-learn phase, and the oracle that knows the true effects.
 
 Run:  python benchmarks/strategy.py [--accounts 20000] [--months 18] [--seed 7] [--train-accounts 20000]
-                                    [--world default|calls-fail|plans-fail]
+                                    [--world default|calls-fail|plans-fail|reminders-fail]
+                                    [--strategies dunning,assumed,learned,...]
 
 ``--world`` picks how the simulated borrowers respond: ``default`` is
-riskscore.datasets.Response(); ``calls-fail`` and ``plans-fail`` are the same
-world where calls, or repayment plans, achieve nothing for anyone (the shipped
-assumption, that a call cuts the chance of falling behind by 20% and a plan by
-30%, is then wrong, and a strategy must find it out).
+riskscore.datasets.Response(); ``calls-fail``, ``plans-fail`` and
+``reminders-fail`` are the same world where calls, repayment plans or
+reminders achieve nothing for anyone (the shipped assumption, that a call cuts
+the chance of falling behind by 20%, a plan by 30% and a reminder by 10%, is
+then wrong, and a strategy must find it out). ``--strategies`` runs a subset
+(``none`` and ``oracle`` always run: the shares are measured against them).
 
 1. A default RiskModel is trained on make_portfolio(train_accounts, 18 months,
    seed 101): current accounts at month starts 2023-04-01 .. 2024-03-01, 30+ DPD
@@ -58,6 +61,7 @@ CAPACITY = {"call": 150, "sms": 1200, "app": 0, "email": 0, "human_review": 0}
 LGD = 0.65
 WARMUP = 4
 PILOT_MONTHS = 6
+STRATEGIES = ("none", "dunning", "assumed", "learned", "learned + uplift", "oracle")
 
 
 def train(rs: Any, n: int) -> Any:
@@ -143,9 +147,10 @@ class TestAndLearnUplift(TestAndLearn):
 
 
 def world(rs: Any, name: str) -> Any:
-    """The simulated borrowers' response: the default one, or the same where calls achieve nothing."""
-    if name in ("calls-fail", "plans-fail"):
-        action = "call" if name == "calls-fail" else "repayment_plan"
+    """The simulated borrowers' response: the default one, or the same where one action achieves nothing."""
+    failing = {"calls-fail": "call", "plans-fail": "repayment_plan", "reminders-fail": "reminder"}
+    if name in failing:
+        action = failing[name]
         return rs.datasets.Response(effects={(b, action): 0.0 for b in rs.datasets.BEHAVIOURS})
     return rs.datasets.Response()
 
@@ -253,8 +258,15 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=18)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--train-accounts", type=int, default=20_000)
-    parser.add_argument("--world", choices=("default", "calls-fail", "plans-fail"), default="default")
+    parser.add_argument("--world", choices=("default", "calls-fail", "plans-fail", "reminders-fail"), default="default")
+    parser.add_argument(
+        "--strategies", default=",".join(STRATEGIES), help="a comma-separated subset of: " + ", ".join(STRATEGIES)
+    )
     args = parser.parse_args()
+    chosen = {"none", "oracle", *(s.strip() for s in args.strategies.split(",") if s.strip())}
+    unknown = chosen - set(STRATEGIES)
+    if unknown:
+        parser.error(f"--strategies: unknown {sorted(unknown)}; choose from {', '.join(STRATEGIES)}")
     sys.path.insert(0, str(HERE))
     from _timing import machine
 
@@ -284,6 +296,7 @@ def main() -> None:
             model, "us-regf", capacity=CAPACITY, control_share=0.05, seed=2, costs={"effect": oracle_table}
         ),
     }
+    strategies = {k: v for k, v in strategies.items() if k in chosen}
     results: dict[str, dict[str, Any]] = {}
     for name, strategy in strategies.items():
         t0 = time.perf_counter()
@@ -308,7 +321,8 @@ def main() -> None:
         print("learned effects (at the last decision):")
         for action, cells in learner.effects.table.items():
             print(f"  {action}: " + ", ".join(f"{s} {v:.3f}" for s, v in cells.items()))
-    print(f"uplift models at the last decision: {getattr(uplifted, 'uplift_actions', [])}")
+    if "learned + uplift" in strategies:
+        print(f"uplift models at the last decision: {getattr(uplifted, 'uplift_actions', [])}")
     for period in ("whole", "after"):
         since = start if period == "whole" else learn_at
         el_none = results["none"][period]["expected_loss"]
