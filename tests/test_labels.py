@@ -128,6 +128,11 @@ def test_invalid_label_parameters() -> None:
     obs = pd.DataFrame({"account_id": [1], "as_of": [AS_OF]})
     with pytest.raises(ValueError, match="horizon must be a positive whole number of days such as '90D'; got '12h'"):
         rs.make_labels(events, obs, horizon="12h")
+    for horizon in ("three months", None):  # not a duration at all: the same message, no pandas parse error
+        with pytest.raises(
+            ValueError, match=f"horizon must be a positive whole number of days such as '90D'; got {horizon!r}"
+        ):
+            rs.make_labels(events, obs, horizon=horizon)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="dpd_threshold must be a positive whole number of days; got 0"):
         rs.make_labels(events, obs, dpd_threshold=0)
 

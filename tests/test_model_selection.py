@@ -79,6 +79,9 @@ def test_bad_settings_and_splits_get_one_clear_error(xy: tuple[pd.DataFrame, pd.
         list(rs.AsOfSplit(n_splits=20).split(X))
     with pytest.raises(ValueError, match=r"fold 1 tests from 2023-09-01 and no as_of lies 365 days or more before it"):
         list(rs.AsOfSplit(n_splits=5, gap="365D").split(X))
+    for gap in ("ninety days", "-30D"):
+        with pytest.raises(ValueError, match=rf"gap must be a duration of zero or more such as '90D'; got '{gap}'"):
+            list(rs.AsOfSplit(n_splits=3, gap=gap).split(X))
     # The parameters travel with the bundle.
     model = rs.RiskModel(n_estimators=20, num_leaves=5, lambda_l2=3.0).fit(X, y)
     model.save(tmp_path / "b")

@@ -18,7 +18,7 @@ from riskscore.features.instalment import Schedule
 from riskscore.features.observations import prepare_observations
 from riskscore.features.status import dpd_at, sorted_context
 
-__all__ = ["make_labels", "observation_dates"]
+__all__ = ["horizon_delta", "make_labels", "observation_dates"]
 
 
 def observation_dates(
@@ -104,6 +104,17 @@ def observation_dates(
     return pd.DataFrame({"account_id": accounts["account_id"].to_numpy()[code], "as_of": as_of})
 
 
+def horizon_delta(horizon: object, name: str = "horizon") -> pd.Timedelta:
+    """``horizon`` as a Timedelta: a positive whole number of days (``"90D"``, ``pd.Timedelta(days=90)``)."""
+    try:
+        h = pd.Timedelta(horizon)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        h = pd.NaT
+    if h is pd.NaT or h <= pd.Timedelta(0) or h % pd.Timedelta(days=1):
+        raise ValueError(f"{name} must be a positive whole number of days such as '90D'; got {horizon!r}")
+    return h
+
+
 def make_labels(
     events: EventData,
     obs: object,
@@ -146,9 +157,7 @@ def make_labels(
     >>> y.name, y.index.equals(obs.index), int(y.isna().sum())
     ('dpd30_90d', True, 0)
     """
-    h = pd.Timedelta(horizon)
-    if h <= pd.Timedelta(0) or h % pd.Timedelta(days=1):
-        raise ValueError(f"horizon must be a positive whole number of days such as '90D'; got {horizon!r}")
+    h = horizon_delta(horizon)
     if int(dpd_threshold) != dpd_threshold or dpd_threshold < 1:
         raise ValueError(f"dpd_threshold must be a positive whole number of days; got {dpd_threshold!r}")
     end = pd.Timestamp(data_end) if data_end is not None else events.data_end

@@ -38,7 +38,7 @@ from riskscore.datasets.simulator import (
     truth_table,
 )
 from riskscore.datasets.tables import installment_table, statement_table, transaction_table
-from riskscore.labels import make_labels
+from riskscore.labels import horizon_delta, make_labels
 
 __all__ = ["STRATEGIES", "simulate"]
 
@@ -125,9 +125,7 @@ def simulate(
         raise ValueError(f"need n_accounts >= 1 and months >= 3; got n_accounts={n_accounts}, months={months}")
     if not 1 <= warmup < months:
         raise ValueError(f"warmup must be a whole number of months in [1, months); got {warmup!r}")
-    h = pd.Timedelta(horizon)
-    if h <= pd.Timedelta(0) or h % pd.Timedelta(days=1):
-        raise ValueError(f"horizon must be a positive whole number of days such as '90D'; got {horizon!r}")
+    h = horizon_delta(horizon)
     world = _World(seed, n_accounts, months, start, multi_account_share, response, events_timezone)
     decide = _builtin(strategy, capacity) if isinstance(strategy, str) else strategy
     # The last decision's horizon must end before the last statements (the read-out's data end).

@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from riskscore.data import EventData
 from riskscore.features.engine import account_codes
 from riskscore.features.status import dpd_at, sorted_context
-from riskscore.labels import make_labels
+from riskscore.labels import horizon_delta, make_labels
 
 __all__ = ["MIN_ARM", "MISSING", "READOUT_COLUMNS", "decisions_frame", "readout"]
 
@@ -134,7 +135,21 @@ def readout(
         )
     if not 0 < confidence < 1 or not 0 < power < 1:
         raise ValueError(f"confidence and power must be in (0, 1); got {confidence!r} and {power!r}")
-    control = frame["control"].to_numpy(dtype=bool)
+    if not isinstance(events, EventData):
+        raise TypeError(f"events must be an EventData (riskscore.load_events); got {type(events).__name__}")
+    horizon_delta(horizon)
+    control = _control(frame)
+    undated = frame["as_of"].isna().to_numpy()
+    if undated.any():
+        ids = frame.loc[undated, "account_id"].head(5).tolist()
+        raise ValueError(f"decisions.as_of is missing on {int(undated.sum()):,} rows, e.g. account_id {ids}")
+    repeated = frame.duplicated(["account_id", "as_of"], keep=False).to_numpy()
+    if repeated.any():
+        ids = frame.loc[repeated, "account_id"].drop_duplicates().head(5).tolist()
+        raise ValueError(
+            f"decisions hold {int(repeated.sum()):,} rows that repeat an account and as_of, e.g. account_id "
+            f"{ids}: each decision counts once (read out one run's decisions, without appending them twice)"
+        )
     if not control.any():
         raise ValueError(
             f"decisions hold no control group ({len(frame):,} rows, none with control=True): the read-out "
@@ -205,6 +220,21 @@ def decisions_frame(decisions: pd.DataFrame | str | os.PathLike[str]) -> pd.Data
         return frame
     hint = " (a score_batch output folder: pass riskscore.read_scores(folder))" if path.is_dir() else ""
     raise ValueError(f"decisions must be a DataFrame or an audit log (.jsonl); got {str(path)!r}{hint}")
+
+
+def _control(frame: pd.DataFrame) -> np.ndarray:
+    """``control`` as booleans: True/False or 1/0; anything else (text, missing) is refused, never guessed."""
+    values = frame["control"]
+    if pd.api.types.is_bool_dtype(values) and not values.isna().any():
+        return values.to_numpy(dtype=bool)
+    known = values.map(lambda v: isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, np.integer)) and v in (0, 1)))
+    if not known.all():
+        bad = frame.loc[~known.to_numpy(), ["account_id", "control"]].head(5)
+        raise ValueError(
+            f"decisions.control must be True/False (or 1/0) on every row; {int((~known).sum()):,} rows are not, "
+            f"e.g. {list(zip(bad['account_id'], bad['control'], strict=True))} (account_id, control)"
+        )
+    return values.astype(bool).to_numpy()
 
 
 def _clusters(frame: pd.DataFrame) -> np.ndarray:
