@@ -107,10 +107,10 @@ def observation_dates(
 def horizon_delta(horizon: object, name: str = "horizon") -> pd.Timedelta:
     """``horizon`` as a Timedelta: a positive whole number of days (``"90D"``, ``pd.Timedelta(days=90)``)."""
     try:
-        h = pd.Timedelta(horizon)  # type: ignore[arg-type]
+        h: pd.Timedelta | None = pd.Timedelta(horizon)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        h = pd.NaT
-    if h is pd.NaT or h <= pd.Timedelta(0) or h % pd.Timedelta(days=1):
+        h = None
+    if h is None or pd.isna(h) or h <= pd.Timedelta(0) or h % pd.Timedelta(days=1):
         raise ValueError(f"{name} must be a positive whole number of days such as '90D'; got {horizon!r}")
     return h
 

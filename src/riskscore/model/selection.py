@@ -58,10 +58,10 @@ class AsOfSplit:
         if isinstance(self.n_splits, bool) or not isinstance(self.n_splits, (int, np.integer)) or self.n_splits < 2:
             raise ValueError(f"n_splits must be a whole number >= 2; got {self.n_splits!r}")
         try:
-            gap = pd.Timedelta(self.gap)
+            gap: pd.Timedelta | None = pd.Timedelta(self.gap)
         except (TypeError, ValueError):
-            gap = pd.NaT
-        if gap is pd.NaT or gap < pd.Timedelta(0):
+            gap = None
+        if gap is None or pd.isna(gap) or gap < pd.Timedelta(0):
             raise ValueError(f"gap must be a duration of zero or more such as '90D'; got {self.gap!r}")
         dates = _dates(X, groups)
         unique = np.unique(dates)
