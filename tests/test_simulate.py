@@ -256,6 +256,15 @@ def test_qini_ranks_the_helped_first_and_the_uplift_model_finds_them() -> None:
         rs.outreach.qini_curve(outcome, np.ones(n, dtype=bool), uplift)
     with pytest.raises(ValueError, match="lacks 1 feature"):
         model.predict(X.drop(columns="c"))
+    # Nothing guessed: an outcome other than 0/1 (a count, a missing value), an arm given as text.
+    with pytest.raises(ValueError, match=r"outcome must be 0 or 1 for every account; [\d,]+ are not, e\.g\. \[2"):
+        rs.outreach.UpliftModel().fit(X, outcome * 2, treated)
+    with pytest.raises(ValueError, match=r"outcome must be 0 or 1 .* e\.g\. \[nan"):
+        rs.outreach.qini_curve(np.where(treated, np.nan, outcome), treated, uplift)
+    with pytest.raises(ValueError, match=r"treated must be True/False \(or 1/0\) for every account; 6,000 are not"):
+        rs.outreach.UpliftModel().fit(X, outcome, np.where(treated, "yes", "no"))
+    with pytest.raises(TypeError, match="X must be a DataFrame"):
+        rs.outreach.UpliftModel().fit(x, outcome, treated)
 
 
 def test_the_read_out_and_qini_charts_render(worlds: dict[str, Any], tmp_path: Any) -> None:

@@ -44,16 +44,16 @@ def qini_curve(outcome: Any, treated: Any, score: Any) -> pd.DataFrame:
         top ``k``) and ``random`` (the same for random targeting); ``attrs``
         holds ``qini`` (the area between the two over the share targeted).
     """
-    y = np.asarray(outcome, dtype=np.float64)
-    t = np.asarray(treated, dtype=bool)
+    y = _outcome(outcome).astype(np.float64)
+    t = _arm(treated)
     s = np.asarray(score, dtype=np.float64)
     if not (len(y) == len(t) == len(s)) or len(y) == 0:
         raise ValueError(f"outcome, treated and score must have one equal, non-zero length; got {len(y)}, {len(t)}, "
                          f"{len(s)}")  # fmt: skip
     if not t.any() or t.all():
         raise ValueError("qini_curve needs both treated and held-out accounts")
-    if not np.isfinite(s).all() or not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError("score must be finite and outcome 0 or 1 for every account")
+    if not np.isfinite(s).all():
+        raise ValueError(f"score must be finite for every account; {int((~np.isfinite(s)).sum()):,} are not")
     order = np.argsort(-s, kind="stable")
     y, t = y[order], t[order]
     n_t, n_c = np.cumsum(t), np.cumsum(~t)
@@ -67,6 +67,34 @@ def qini_curve(outcome: Any, treated: Any, score: Any) -> pd.DataFrame:
     )
     frame.attrs["qini"] = float(np.trapezoid(frame["averted"] - frame["random"], frame["share"]))
     return frame
+
+
+def _outcome(outcome: Any) -> np.ndarray:
+    """The outcome as 0/1 integers; anything else (2, a missing value, text) is refused."""
+    plain = np.asarray(outcome).reshape(-1) if not isinstance(outcome, pd.Series) else outcome.to_numpy()
+    if plain.dtype.kind in "biuf" and np.isin(plain, (0, 1)).all():
+        return plain.astype(np.int64)
+    values = np.asarray(outcome, dtype=object).reshape(-1)
+    ok = np.array([isinstance(v, (bool, np.bool_, int, np.integer, float, np.floating)) and v in (0, 1)
+                   for v in values], dtype=bool)  # fmt: skip
+    if not ok.all():
+        bad = values[~ok][:5].tolist()
+        raise ValueError(f"outcome must be 0 or 1 for every account; {int((~ok).sum()):,} are not, e.g. {bad}")
+    return values.astype(np.int64)
+
+
+def _arm(treated: Any) -> np.ndarray:
+    """The arm as booleans (True: contacted); values other than True/False or 1/0 are refused, never guessed."""
+    plain = np.asarray(treated).reshape(-1) if not isinstance(treated, pd.Series) else treated.to_numpy()
+    if plain.dtype.kind in "biu" and np.isin(plain, (0, 1)).all():
+        return plain.astype(bool)
+    values = np.asarray(treated, dtype=object).reshape(-1)
+    ok = np.array([isinstance(v, (bool, np.bool_, int, np.integer)) and v in (0, 1) for v in values], dtype=bool)
+    if not ok.all():
+        bad = values[~ok][:5].tolist()
+        raise ValueError(f"treated must be True/False (or 1/0) for every account; {int((~ok).sum()):,} are not, "
+                         f"e.g. {bad}")  # fmt: skip
+    return values.astype(bool)
 
 
 class UpliftModel:
@@ -88,8 +116,10 @@ class UpliftModel:
         """Fit on randomised decisions: features, reached 30+ DPD (0/1), and the arm (True: contacted)."""
         import lightgbm as lgb
 
-        y = np.asarray(outcome, dtype=np.int64)
-        t = np.asarray(treated, dtype=bool)
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(f"X must be a DataFrame of features; got {type(X).__name__}")
+        y = _outcome(outcome)
+        t = _arm(treated)
         if len(y) != len(X) or len(t) != len(X):
             raise ValueError(f"X, outcome and treated must have the same length; got {len(X)}, {len(y)}, {len(t)}")
         for arm, name in ((t, "treated"), (~t, "held-out")):
