@@ -76,7 +76,7 @@ STRATEGIES = ("none", "dunning", "assumed", "learned", "learned + uplift", "orac
 
 def train(rs: Any, n: int, folder: Path | None = None) -> Any:
     """The default model (kept in ``folder`` when given, and read back from there on the next run)."""
-    if folder is not None and (folder / "model.json").exists():
+    if folder is not None and (folder / "manifest.json").exists():
         return rs.RiskModel.load(folder)
     events, _ = rs.datasets.make_portfolio(n_accounts=n, months=18, seed=101)
     obs = rs.observation_dates(events, start="2023-04-01", end="2024-03-01")
