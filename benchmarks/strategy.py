@@ -39,16 +39,7 @@ then wrong, and a strategy must find it out). ``--strategies`` runs a subset
    (LGD 0.65 x exposure at the first decision: card balance, or the loan
    instalments still due), contacts made, opt-outs, delinquencies averted
    against ``none`` per 1,000 contacts, the share of the oracle's cut in
-   expected loss; the same for the months after learning alone. Besides
-   these realised figures, which carry the book's own luck (whether each
-   contacted borrower's contact happened to work, whether a large balance fell
-   behind), the expected loss each strategy's contacts averted by the
-   simulator's truth: the sum over contacts made of true_effect (the chance
-   the contact works x whether the account reaches 30+ DPD in its twin run
-   without it and not with it) x LGD x exposure at the decision, with its
-   share of the oracle's (a contact is judged against none from the state at
-   its decision, so benefits of successive contacts to one account can
-   overlap). Policy
+   expected loss; the same for the months after learning alone. Policy
    violations are counted by an evaluation of every outbound contact written
    here apart from riskscore's rules: local hours, the call caps per 7 days,
    the week after a conversation, one electronic message per channel and day,
@@ -247,21 +238,6 @@ def violations(rs: Any, events: Any, policy_name: str = "us-regf") -> dict[str, 
     return found
 
 
-def averted_by_truth(events: Any, decisions: pd.DataFrame, start: pd.Timestamp) -> float:
-    """Expected loss averted by the contacts made from ``start`` on: true_effect x LGD x exposure at the decision."""
-    if decisions.empty or "true_effect" not in decisions.columns:
-        return 0.0
-    made = decisions[(decisions["action"].astype(str) != "none") & ~decisions["control"].astype(bool)]
-    made = made[pd.to_datetime(made["as_of"]) >= start]
-    total = 0.0
-    for as_of, part in made.groupby("as_of"):
-        at_risk = exposure(events, pd.Timestamp(as_of))
-        total += float(
-            (part["true_effect"].to_numpy() * at_risk.reindex(part["account_id"]).fillna(0.0).to_numpy()).sum()
-        )
-    return total * LGD
-
-
 def measure(rs: Any, events: Any, start: pd.Timestamp, base: dict[str, Any] | None) -> dict[str, Any]:
     end = events.data_end + pd.Timedelta("1D")
     at_risk = exposure(events, start)
@@ -309,7 +285,7 @@ def main() -> None:
     response = world(rs, args.world)
     t0 = time.perf_counter()
     model = train(rs, args.train_accounts, args.model)
-    print(f"model: {model.booster_.num_trees()} trees, trained in {time.perf_counter() - t0:.0f} s")
+    print(f"model: {model.booster_.num_trees()} trees, ready in {time.perf_counter() - t0:.0f} s (trained or read)")
     t0 = time.perf_counter()
     oracle_table = true_effects(rs, model, args.accounts, args.months, response)
     print(f"true effects from a pilot book (seed 991) in {time.perf_counter() - t0:.0f} s:")
@@ -339,8 +315,6 @@ def main() -> None:
         took = time.perf_counter() - t0
         whole = measure(rs, events, start, results.get("none", {}).get("whole"))
         after = measure(rs, events, learn_at, results.get("none", {}).get("after"))
-        whole["averted_truth"] = averted_by_truth(events, decisions, start)
-        after["averted_truth"] = averted_by_truth(events, decisions, learn_at)
         results[name] = {"whole": whole, "after": after, "seconds": took, "violations": violations(rs, events),
                          "decisions": len(decisions)}  # fmt: skip
         print(f"{name}: simulated in {took:.0f} s, {len(decisions):,} decision rows")
@@ -364,18 +338,15 @@ def main() -> None:
         print(f"\nfrom {since:%Y-%m-%d} to the end of the data ({period}):")
         print(
             "| strategy | accounts 30+ DPD | rate | expected loss | contacts | opt-outs | averted per 1,000 contacts "
-            "| share of oracle's benefit | expected loss averted (true effects) | share of oracle's |"
+            "| share of oracle's benefit |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|")
-        truth_oracle = results["oracle"][period]["averted_truth"]
+        print("|---|---|---|---|---|---|---|---|")
         for name, r in results.items():
             m = r[period]
             share = (el_none - m["expected_loss"]) / (el_none - el_oracle) if el_none != el_oracle else float("nan")
-            by_truth = m["averted_truth"] / truth_oracle if truth_oracle else float("nan")
             print(f"| {name} | {m['reached_30']:,} | {m['reached_30'] / m['accounts']:.2%} | "
                   f"{m['expected_loss']:,.0f} | {m['contacts']:,} | {m['opt_outs']:,} | "
-                  f"{m.get('averted_per_1000', float('nan')):.1f} | {share:.0%} | {m['averted_truth']:,.0f} | "
-                  f"{by_truth:.0%} |")  # fmt: skip
+                  f"{m.get('averted_per_1000', float('nan')):.1f} | {share:.0%} |")  # fmt: skip
     print("\npolicy violations (independent check of every outbound contact):")
     for name, r in results.items():
         print(f"  {name}: {r['violations']}")
