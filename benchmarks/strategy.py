@@ -347,6 +347,13 @@ def main() -> None:
             print(f"| {name} | {m['reached_30']:,} | {m['reached_30'] / m['accounts']:.2%} | "
                   f"{m['expected_loss']:,.0f} | {m['contacts']:,} | {m['opt_outs']:,} | "
                   f"{m.get('averted_per_1000', float('nan')):.1f} | {share:.0%} |")  # fmt: skip
+    if {"dunning", "assumed", "learned"} <= set(results):
+        for period in ("whole", "after"):
+            el = {name: r[period]["expected_loss"] for name, r in results.items()}
+            share = (el["none"] - el["learned"]) / (el["none"] - el["oracle"]) if el["none"] != el["oracle"] else 0.0
+            beats = {name: el["learned"] < el[name] for name in ("dunning", "assumed")}
+            print(f"\nacceptance ({period}): learned beats dunning {beats['dunning']}, beats assumed "
+                  f"{beats['assumed']}, reaches 70% of the oracle {share >= 0.7} ({share:.0%})")  # fmt: skip
     print("\npolicy violations (independent check of every outbound contact):")
     for name, r in results.items():
         print(f"  {name}: {r['violations']}")
