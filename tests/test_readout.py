@@ -188,3 +188,7 @@ def test_the_report_reads_the_experiment_out(experiment: Any, sample_xy: dict[st
     treated, control = int(table["treated"].iloc[-1]), int(table["control"].iloc[-1])
     assert f"{treated:,} accounts assigned a treatment and not held out against {control:,} held out" in text
     assert "uplift per treatment and segment with 95% intervals" in text
+    # The uplift is a difference of two rates: shown in percentage points, never as a percent (a relative change).
+    pooled = table.loc["all"]
+    assert f"<td>{pooled['uplift'] * 100:+.1f} pp</td>" in text and f"<td>{pooled['mde'] * 100:.1f} pp</td>" in text
+    assert f"<td>{pooled['rate_control']:.1%}</td>" in text

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["count", "figure", "interval", "number", "pct", "table"]
+__all__ = ["count", "figure", "interval", "number", "pct", "points", "table"]
 
 
 def count(value: Any) -> str:
@@ -22,6 +22,13 @@ def count(value: Any) -> str:
 def pct(value: Any, places: int = 1) -> str:
     """A share in percent: 4.6%."""
     return "" if _missing(value) else f"{float(value) * 100:.{places}f}%"
+
+
+def points(value: Any, places: int = 1, signed: bool = True) -> str:
+    """A difference of two shares in percentage points: +2.9 pp (never "2.9%", which reads as a relative change)."""
+    if _missing(value):
+        return ""
+    return f"{float(value) * 100:{'+' if signed else ''}.{places}f} pp"
 
 
 def number(value: Any, places: int = 3) -> str:

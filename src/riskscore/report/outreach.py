@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from riskscore.report.format import figure, number, pct, table
+from riskscore.report.format import figure, number, pct, points, table
 
 __all__ = ["outreach"]
 
@@ -23,8 +23,8 @@ def outreach(decisions: Any, events: Any, horizon: str, threshold: int) -> str:
         f"<p>Every decision drew a random control group: {treated:,} accounts assigned a treatment "
         f"and not held out against {control:,} held out from the same treatment. The uplift is the "
         f"drop in the share reaching {threshold}+ days past due within {horizon} of the decision "
-        "(control rate - treated rate), with a 95% interval that is cluster-robust over customers; a group too "
-        "small to say anything shows only the smallest uplift it could detect (mde).</p>"
+        "(control rate - treated rate, in percentage points), with a 95% interval that is cluster-robust over "
+        "customers; a group too small to say anything shows only the smallest uplift it could detect (mde).</p>"
     )
     return (
         '<section id="outreach-results"><h2>Outreach results (contacted against held out)</h2>'
@@ -34,10 +34,10 @@ def outreach(decisions: Any, events: Any, horizon: str, threshold: int) -> str:
             {
                 "rate_treated": pct,
                 "rate_control": pct,
-                "uplift": pct,
-                "ci_low": pct,
-                "ci_high": pct,
-                "mde": pct,
+                "uplift": points,
+                "ci_low": points,
+                "ci_high": points,
+                "mde": lambda v: points(v, signed=False),
                 "p_value": lambda v: number(v, 3),
                 "contacts_per_averted": lambda v: number(v, 1),
             },
