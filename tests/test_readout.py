@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,25 @@ def test_the_audit_log_reads_out_the_same(experiment: Any) -> None:
     from_log = readout(log, events, by=("action", "segment"))
     pd.testing.assert_frame_equal(from_frame, from_log)
     assert from_frame.index.names == ["action", "segment"] and from_frame.index[-1] == ("all", "")
+
+
+def test_a_day_decided_twice_in_one_log_is_refused_and_one_run_reads_out(
+    experiment: Any, sample_model: tuple[rs.RiskModel, pd.DataFrame], sample_xy: dict[str, Any], tmp_path: Path
+) -> None:
+    events, _, log = experiment
+    model, _ = sample_model
+    twice = tmp_path / "audit.jsonl"
+    shutil.copy(log, twice)
+    obs = rs.observation_dates(events, start=AS_OF, end=AS_OF)
+    X = sample_xy["builder"].transform(events, obs)
+    rs.recommend(model.score(X), model.explain(X), events, "us-regf", now=NOW, control_share=0.4, seed=6, audit=twice)
+    frame = rs.outreach.decisions_frame(twice)
+    runs = frame["run_id"].unique()
+    assert len(runs) == 2
+    with pytest.raises(ValueError, match=r"repeat an account and as_of.* from 2 runs of one day \(run_id"):
+        readout(twice, events)
+    first = frame[frame["run_id"] == runs[0]]
+    pd.testing.assert_frame_equal(readout(first, events), readout(log, events))
 
 
 def test_without_an_effect_the_interval_covers_zero_at_its_level(experiment: Any) -> None:

@@ -16,7 +16,7 @@ from riskscore.outreach.audit import AuditError, read_audit, replay
 from riskscore.outreach.effects import EffectEstimate, estimate_effects
 from riskscore.outreach.messages import Templates
 from riskscore.outreach.policy import PROFILES, OutreachPolicy, Rule
-from riskscore.outreach.readout import MIN_ARM, MISSING, READOUT_COLUMNS, readout
+from riskscore.outreach.readout import MIN_ARM, MISSING, READOUT_COLUMNS, decisions_frame, readout
 from riskscore.outreach.recommend import FLAGS, OUTPUT_COLUMNS, recommend
 from riskscore.outreach.strategy import Strategy
 from riskscore.outreach.treatments import ACTIONS, Treatments
@@ -38,6 +38,7 @@ __all__ = [
     "Templates",
     "Treatments",
     "UpliftModel",
+    "decisions_frame",
     "estimate_effects",
     "qini_curve",
     "read_audit",

@@ -146,9 +146,16 @@ def readout(
     repeated = frame.duplicated(["account_id", "as_of"], keep=False).to_numpy()
     if repeated.any():
         ids = frame.loc[repeated, "account_id"].drop_duplicates().head(5).tolist()
+        runs = frame.loc[repeated, "run_id"].drop_duplicates().tolist() if "run_id" in frame.columns else []
+        hint = (
+            f"; they come from {len(runs)} runs of one day (run_id {runs[:3]}): read out one, e.g. "
+            "d = riskscore.outreach.decisions_frame(log); readout(d[d.run_id == ...], events)"
+            if len(runs) > 1
+            else " (read out one run's decisions, without appending them twice)"
+        )
         raise ValueError(
             f"decisions hold {int(repeated.sum()):,} rows that repeat an account and as_of, e.g. account_id "
-            f"{ids}: each decision counts once (read out one run's decisions, without appending them twice)"
+            f"{ids}: each decision counts once{hint}"
         )
     if not control.any():
         raise ValueError(
@@ -206,14 +213,21 @@ def readout(
 
 
 def decisions_frame(decisions: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
-    """The decisions as a frame: given, or read from an audit log (what :func:`readout` reads)."""
+    """The decisions as a frame: given, or read from an audit log (what :func:`readout` reads).
+
+    From an audit log each row also carries the ``run_id`` of the run that
+    decided it, so the decisions of one run can be picked when a day was
+    decided more than once.
+    """
     if isinstance(decisions, pd.DataFrame):
         return decisions.reset_index(drop=True)
     path = Path(decisions)
     if path.is_file() and path.suffix == ".jsonl":
         from riskscore.outreach.audit import read_audit
 
-        frame = pd.DataFrame([record["recommendation"] for record in read_audit(path)])
+        records = list(read_audit(path))
+        frame = pd.DataFrame([record["recommendation"] for record in records])
+        frame["run_id"] = [record["run_id"] for record in records]
         if frame.empty:
             raise ValueError(f"{path}: the audit log holds no decision")
         frame["as_of"] = pd.to_datetime(frame["as_of"]).astype("datetime64[ns]")
