@@ -74,7 +74,11 @@ def test_the_audit_log_reads_out_the_same(experiment: Any) -> None:
 
 
 def test_a_day_decided_twice_in_one_log_is_refused_and_one_run_reads_out(
-    experiment: Any, sample_model: tuple[rs.RiskModel, pd.DataFrame], sample_xy: dict[str, Any], tmp_path: Path
+    experiment: Any,
+    sample_model: tuple[rs.RiskModel, pd.DataFrame],
+    sample_xy: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     events, _, log = experiment
     model, _ = sample_model
@@ -90,6 +94,26 @@ def test_a_day_decided_twice_in_one_log_is_refused_and_one_run_reads_out(
         readout(twice, events)
     first = frame[frame["run_id"] == runs[0]]
     pd.testing.assert_frame_equal(readout(first, events), readout(log, events))
+    # On the command line: --run-id picks the run; a run the log does not hold, or no audit log, is refused.
+    from riskscore.cli import main
+
+    data = str(rs.datasets.sample_dir())
+    code = main(["readout", "--decisions", str(twice), "--data", data])
+    assert code == 2 and "riskscore readout --run-id" in capsys.readouterr().err
+    target = tmp_path / "one.csv"
+    code = main(["readout", "--decisions", str(twice), "--data", data, "--run-id", str(runs[0]), "--by", "action",
+                 "--out", str(target)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    expected = readout(log, events, by=("action",))
+    np.testing.assert_allclose(pd.read_csv(target, index_col=0)["uplift"].to_numpy(float), expected["uplift"],
+                               rtol=1e-9)  # fmt: skip
+    code = main(["readout", "--decisions", str(twice), "--data", data, "--run-id", "nope"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--run-id nope: not a run of" in err and str(runs[1]) in err and "Traceback" not in err
+    flat = tmp_path / "recs.parquet"
+    first.drop(columns=["offer", "reasons", "blocked"]).to_parquet(flat)
+    code = main(["readout", "--decisions", str(flat), "--data", data, "--run-id", str(runs[0])])
+    assert code == 2 and "is not an audit log" in capsys.readouterr().err
 
 
 def test_without_an_effect_the_interval_covers_zero_at_its_level(experiment: Any) -> None:

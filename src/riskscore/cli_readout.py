@@ -10,7 +10,7 @@ import pandas as pd
 
 import riskscore.cli_options as opt
 
-__all__ = ["add_command", "read_decisions", "table_for_people"]
+__all__ = ["add_command", "one_run", "read_decisions", "table_for_people"]
 
 
 def add_command(commands: Any) -> None:
@@ -31,6 +31,9 @@ def add_command(commands: Any) -> None:
     readout.add_argument(
         "--by", default="action,segment", help="grouping columns, comma-separated (default: %(default)s)"
     )
+    readout.add_argument(
+        "--run-id", default=None, help="from an audit log holding several runs, read out this run's decisions only"
+    )
     readout.add_argument("--out", type=opt.new_file(".csv"), default=None, help="also write the table as CSV")
     readout.set_defaults(run=run)
 
@@ -42,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
 
     events = EventData.from_dir(args.data)
     by = tuple(b.strip() for b in str(args.by).split(",") if b.strip())
-    out = readout(read_decisions(args.decisions), events, horizon=args.horizon, by=by)
+    decisions = read_decisions(args.decisions)
+    if args.run_id is not None:
+        decisions = one_run(decisions, args.decisions, str(args.run_id))
+    out = readout(decisions, events, horizon=args.horizon, by=by)
     if args.out is not None:
         from riskscore._io import atomic_write
 
@@ -74,6 +80,20 @@ def read_decisions(path: Path) -> Any:
             raise FileNotFoundError(f"--decisions {path}: no such file or folder")
         return path
     raise ValueError(f"--decisions {path}: must be a .parquet file, a score output folder or an audit log (.jsonl)")
+
+
+def one_run(decisions: Any, path: Path, run_id: str) -> pd.DataFrame:
+    """The decisions of one run of an audit log (``--run-id``); a run the log does not hold is refused."""
+    from riskscore.outreach import decisions_frame
+
+    if isinstance(decisions, pd.DataFrame):
+        raise ValueError(f"--run-id: {path} is not an audit log (.jsonl); only an audit log records its runs")
+    frame = decisions_frame(decisions)
+    mine = frame[frame["run_id"].astype(str) == run_id]
+    if mine.empty:
+        known = frame["run_id"].astype(str).drop_duplicates().tolist()
+        raise ValueError(f"--run-id {run_id}: not a run of {path}; its runs are {known[:10]}")
+    return mine
 
 
 def table_for_people(out: pd.DataFrame) -> pd.DataFrame:

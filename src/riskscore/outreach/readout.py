@@ -148,8 +148,8 @@ def readout(
         ids = frame.loc[repeated, "account_id"].drop_duplicates().head(5).tolist()
         runs = frame.loc[repeated, "run_id"].drop_duplicates().tolist() if "run_id" in frame.columns else []
         hint = (
-            f"; they come from {len(runs)} runs of one day (run_id {runs[:3]}): read out one, e.g. "
-            "d = riskscore.outreach.decisions_frame(log); readout(d[d.run_id == ...], events)"
+            f"; they come from {len(runs)} runs of one day (run_id {runs[:3]}): read out one run, with "
+            "riskscore readout --run-id, or decisions_frame(log) filtered on its run_id column"
             if len(runs) > 1
             else " (read out one run's decisions, without appending them twice)"
         )
