@@ -28,6 +28,7 @@ __all__ = [
     "check_now",
     "customer_flags",
     "prepare_inputs",
+    "zero_one",
 ]
 
 FLAGS: tuple[str, ...] = ("vulnerable", "hardship_plan", "dispute", "deceased", "bankrupt", "attorney", "cease")
@@ -45,6 +46,19 @@ class Inputs:
     contacts: pd.DataFrame | None  # the accounts' contacts known at now (naive times in events_tz)
     events_tz: str
     explanation: Any = None  # reasons are computed from it for the accounts a decision concerns
+
+
+def zero_one(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` read as booleans, and where they are not True/False, 1/0 or 1.0/0.0 (text, missing, a 2).
+
+    The caller refuses the second with its own message: nothing is guessed.
+    """
+    plain = (values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)).reshape(-1)
+    if plain.dtype.kind in "biuf":
+        return plain == 1, ~np.isin(plain, (0, 1))
+    known = (bool, np.bool_, int, np.integer, float, np.floating)
+    ok = np.array([isinstance(v, known) and v in (0, 1) for v in plain], dtype=bool)
+    return np.array([k and v == 1 for v, k in zip(plain, ok, strict=True)], dtype=bool), ~ok
 
 
 def customer_flags(accounts: pd.DataFrame) -> pd.DataFrame:

@@ -35,6 +35,7 @@ from riskscore.data import EventData
 from riskscore.features.engine import account_codes
 from riskscore.features.status import dpd_at, sorted_context
 from riskscore.labels import horizon_delta, make_labels
+from riskscore.outreach.inputs import zero_one
 
 __all__ = ["MIN_ARM", "MISSING", "READOUT_COLUMNS", "decisions_frame", "readout"]
 
@@ -238,17 +239,14 @@ def decisions_frame(decisions: pd.DataFrame | str | os.PathLike[str]) -> pd.Data
 
 def _control(frame: pd.DataFrame) -> np.ndarray:
     """``control`` as booleans: True/False or 1/0; anything else (text, missing) is refused, never guessed."""
-    values = frame["control"]
-    if pd.api.types.is_bool_dtype(values) and not values.isna().any():
-        return values.to_numpy(dtype=bool)
-    known = values.map(lambda v: isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, np.integer)) and v in (0, 1)))
-    if not known.all():
-        bad = frame.loc[~known.to_numpy(), ["account_id", "control"]].head(5)
+    held, unknown = zero_one(frame["control"])
+    if unknown.any():
+        bad = frame.loc[unknown, ["account_id", "control"]].head(5)
         raise ValueError(
-            f"decisions.control must be True/False (or 1/0) on every row; {int((~known).sum()):,} rows are not, "
+            f"decisions.control must be True/False (or 1/0) on every row; {int(unknown.sum()):,} rows are not, "
             f"e.g. {list(zip(bad['account_id'], bad['control'], strict=True))} (account_id, control)"
         )
-    return values.astype(bool).to_numpy()
+    return held
 
 
 def _clusters(frame: pd.DataFrame) -> np.ndarray:

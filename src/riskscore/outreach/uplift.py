@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from riskscore.outreach.inputs import zero_one
+
 __all__ = ["UpliftModel", "account_effects", "qini_curve"]
 
 
@@ -71,30 +73,21 @@ def qini_curve(outcome: Any, treated: Any, score: Any) -> pd.DataFrame:
 
 def _outcome(outcome: Any) -> np.ndarray:
     """The outcome as 0/1 integers; anything else (2, a missing value, text) is refused."""
-    plain = np.asarray(outcome).reshape(-1) if not isinstance(outcome, pd.Series) else outcome.to_numpy()
-    if plain.dtype.kind in "biuf" and np.isin(plain, (0, 1)).all():
-        return plain.astype(np.int64)
-    values = np.asarray(outcome, dtype=object).reshape(-1)
-    ok = np.array([isinstance(v, (bool, np.bool_, int, np.integer, float, np.floating)) and v in (0, 1)
-                   for v in values], dtype=bool)  # fmt: skip
-    if not ok.all():
-        bad = values[~ok][:5].tolist()
-        raise ValueError(f"outcome must be 0 or 1 for every account; {int((~ok).sum()):,} are not, e.g. {bad}")
-    return values.astype(np.int64)
+    reached, unknown = zero_one(outcome)
+    if unknown.any():
+        bad = np.asarray(outcome, dtype=object).reshape(-1)[unknown][:5].tolist()
+        raise ValueError(f"outcome must be 0 or 1 for every account; {int(unknown.sum()):,} are not, e.g. {bad}")
+    return reached.astype(np.int64)
 
 
 def _arm(treated: Any) -> np.ndarray:
     """The arm as booleans (True: contacted); values other than True/False or 1/0 are refused, never guessed."""
-    plain = np.asarray(treated).reshape(-1) if not isinstance(treated, pd.Series) else treated.to_numpy()
-    if plain.dtype.kind in "biu" and np.isin(plain, (0, 1)).all():
-        return plain.astype(bool)
-    values = np.asarray(treated, dtype=object).reshape(-1)
-    ok = np.array([isinstance(v, (bool, np.bool_, int, np.integer)) and v in (0, 1) for v in values], dtype=bool)
-    if not ok.all():
-        bad = values[~ok][:5].tolist()
-        raise ValueError(f"treated must be True/False (or 1/0) for every account; {int((~ok).sum()):,} are not, "
+    contacted, unknown = zero_one(treated)
+    if unknown.any():
+        bad = np.asarray(treated, dtype=object).reshape(-1)[unknown][:5].tolist()
+        raise ValueError(f"treated must be True/False (or 1/0) for every account; {int(unknown.sum()):,} are not, "
                          f"e.g. {bad}")  # fmt: skip
-    return values.astype(bool)
+    return contacted
 
 
 class UpliftModel:
